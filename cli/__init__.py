@@ -1,0 +1,1 @@
+"""The typer application: parses arguments, calls inboxd, prints. No domain logic here."""

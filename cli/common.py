@@ -1,0 +1,78 @@
+"""Helpers every command shares: open the runtime, turn errors into exit codes, print."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from inboxd import config as config_mod
+from inboxd.errors import InboxdError
+from inboxd.runtime import Runtime, open_runtime
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="Config file (default: $INBOXD_CONFIG, ./inboxd.toml)."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+
+
+def err(message: str) -> None:
+    typer.echo(f"inboxd: {message}", err=True)
+
+
+@contextmanager
+def errors() -> Iterator[None]:
+    """Domain errors become one line on stderr and exit 1 (2 for config); bugs are logged."""
+    try:
+        yield
+    except InboxdError as exc:
+        err(str(exc))
+        raise typer.Exit(exc.exit_code) from None
+
+
+def open_rt(config_path: Path | None) -> Runtime:
+    cfg = config_mod.load(config_path)
+    rt = open_runtime(cfg)
+    _log_to_file(cfg.data_dir / "inboxd.log")
+    return rt
+
+
+def _log_to_file(path: Path) -> None:
+    root = logging.getLogger("inboxd")
+    if any(isinstance(h, logging.FileHandler) for h in root.handlers):
+        return
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    # Tracebacks go to the log file only; the terminal gets one line per problem.
+    root.propagate = False
+
+
+def print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=None))
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], widths: Sequence[int]) -> None:
+    """A plain fixed-width table; cells longer than their column are cut with an ellipsis."""
+
+    def cell(value: Any, width: int) -> str:
+        text = "" if value is None else str(value)
+        text = text.replace("\n", " ")
+        return text if len(text) <= width else text[: width - 1] + "…"
+
+    lines = ["  ".join(cell(h, w).ljust(w) for h, w in zip(headers, widths, strict=True))]
+    for row in rows:
+        lines.append("  ".join(cell(v, w).ljust(w) for v, w in zip(row, widths, strict=True)))
+    typer.echo("\n".join(line.rstrip() for line in lines))
+
+
+def stdout_is_terminal() -> bool:
+    return sys.stdout.isatty()

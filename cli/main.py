@@ -1,0 +1,39 @@
+"""The `inboxd` command: mounts each command area; the commands are SPEC §4's."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from cli import admin, mail, tickets
+
+app = typer.Typer(
+    name="inboxd",
+    help="inboxd: a shared inbox and helpdesk that agents run from their mail client.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+admin.register(app)
+mail.register(app)
+tickets.register(app)
+
+
+def main() -> None:
+    """Console-script entry point. A bug prints one line, never a traceback."""
+    try:
+        app()
+    except SystemExit:
+        raise
+    except Exception as exc:  # pragma: no cover - last line of defence
+        typer.echo(f"inboxd: internal error: {type(exc).__name__}: {exc}", err=True)
+        typer.echo("inboxd: details are in data_dir/inboxd.log", err=True)
+        import logging
+
+        logging.getLogger("inboxd").exception("unhandled error")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""inboxd tickets / show / search: read tickets (commands come with `inboxd run`)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from cli.common import ConfigOption, JsonOption, errors, open_rt, print_json, table
+from inboxd import queries
+from inboxd.db import session_scope
+
+
+def register(app: typer.Typer) -> None:
+    app.command("tickets")(tickets)
+    app.command("show")(show)
+    app.command("search")(search)
+
+
+def tickets(
+    status: Annotated[
+        str | None, typer.Option(help="new, open, pending, on-hold, solved, closed")
+    ] = None,
+    assignee: Annotated[str | None, typer.Option(help="An agent's email or name, or none.")] = None,
+    priority: Annotated[str | None, typer.Option(help="low, normal, high, urgent")] = None,
+    tag: Annotated[str | None, typer.Option(help="Only tickets with this tag.")] = None,
+    requester: Annotated[str | None, typer.Option(help="Only this requester's tickets.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many tickets.")] = 50,
+    config: ConfigOption = None,
+    json: JsonOption = False,
+) -> None:
+    """List tickets, newest activity first.
+
+    Example: inboxd tickets --status open --assignee none
+    """
+    with errors():
+        rt = open_rt(config)
+        flt = queries.TicketFilter(status, assignee, priority, tag, requester, limit)
+        with session_scope(rt.engine) as session:
+            found = queries.list_tickets(session, flt)
+            _print_tickets(session, found, json)
+
+
+def search(
+    query: Annotated[str, typer.Argument(help="Words to look for.")],
+    limit: Annotated[int, typer.Option(help="At most this many tickets.")] = 50,
+    config: ConfigOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Search tickets' subjects, requesters and message texts.
+
+    Example: inboxd search "invoice 1234"
+    """
+    with errors():
+        rt = open_rt(config)
+        with session_scope(rt.engine) as session:
+            _print_tickets(session, queries.search(session, query, limit), json)
+
+
+def _print_tickets(session, found, json: bool) -> None:  # type: ignore[no-untyped-def]
+    data = [queries.ticket_json(session, t) for t in found]
+    if json:
+        print_json(data)
+        return
+    table(
+        ["#", "STATUS", "PRIO", "ASSIGNEE", "REQUESTER", "UPDATED", "SUBJECT"],
+        [
+            (
+                d["id"],
+                d["status"],
+                d["priority"],
+                d["assignee"] or "-",
+                d["requester"],
+                (d["updated_at"] or "")[:16].replace("T", " "),
+                d["subject"],
+            )
+            for d in data
+        ],
+        [6, 8, 6, 20, 28, 16, 50],
+    )
+
+
+def show(
+    ticket_id: Annotated[int, typer.Argument(metavar="N", help="Ticket number.")],
+    config: ConfigOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Show one ticket with its messages and events.
+
+    Example: inboxd show 42 --json
+    """
+    with errors():
+        rt = open_rt(config)
+        with session_scope(rt.engine) as session:
+            data = queries.ticket_json(session, queries.get_ticket(session, ticket_id), full=True)
+        if json:
+            print_json(data)
+            return
+        typer.echo(f"#{data['id']} {data['subject']}")
+        typer.echo(
+            f"status {data['status']} · priority {data['priority']} · "
+            f"assignee {data['assignee'] or '-'} · requester {data['requester']}"
+        )
+        if data["cc"]:
+            typer.echo(f"cc {', '.join(data['cc'])}")
+        if data["tags"]:
+            typer.echo(f"tags {', '.join(data['tags'])}")
+        for m in data["messages"]:
+            typer.echo("")
+            flag = " [sender ambiguous]" if m.get("sender_ambiguous") else ""
+            typer.echo(f"--- {m['date']} {m['kind']} from {m['from']}{flag} ({m['threaded_by']})")
+            typer.echo(m["text"] or "(no text)")
+            for a in m["attachments"]:
+                typer.echo(f"[attachment] {a['filename']} ({a['content_type']}, {a['size']} bytes)")
+        typer.echo("\nevents:")
+        for e in data["events"]:
+            change = f"{e['from'] or ''} -> {e['to'] or ''}" if e["from"] else (e["to"] or "")
+            typer.echo(f"  {e['at']} {e['actor']} {e['type']} {change}".rstrip())

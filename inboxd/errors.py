@@ -1,0 +1,34 @@
+"""errors.py: the one exception tree. Each edge translates these (CLI: exit 1 or 2)."""
+
+from __future__ import annotations
+
+
+class InboxdError(Exception):
+    """Base of every error inboxd raises on purpose; anything else is a bug."""
+
+    exit_code = 1
+
+
+class ConfigError(InboxdError):
+    """The configuration file is missing a value, has an unknown key or a bad value."""
+
+    exit_code = 2
+
+
+class NotFound(InboxdError):
+    """A ticket, message, agent or quarantine entry named by the user does not exist."""
+
+
+class ParseRejected(InboxdError):
+    """A message exceeds the parser's limits (depth, parts, header size, time).
+
+    The message is quarantined with its raw bytes; `reason` says which limit it hit.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class DatabaseUnavailable(InboxdError):
+    """The database cannot be reached or is locked; the caller should retry later."""

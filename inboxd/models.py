@@ -1,0 +1,164 @@
+"""models.py: the SQLModel tables. Data only: no I/O, nothing from the pipeline.
+
+Timestamps are aware UTC datetimes (`utcnow()`); SQLModel stores them as UTC.
+Schema changes go through an alembic migration in inboxd/migrations/versions.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, LargeBinary, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+STATUSES = ("new", "open", "pending", "on-hold", "solved", "closed")
+PRIORITIES = ("low", "normal", "high", "urgent")
+
+
+def utcnow() -> datetime:
+    """Now, in UTC (how every timestamp is stored)."""
+    return datetime.now(UTC)
+
+
+class Agent(SQLModel, table=True):
+    """Someone who answers tickets; identified by their own mail address."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(index=True, unique=True, max_length=320)
+    name: str = Field(default="", max_length=200)
+    role: str = Field(default="agent", max_length=16)
+    team: str | None = Field(default=None, max_length=100)
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Ticket(SQLModel, table=True):
+    """One customer request and everything said about it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    subject: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    status: str = Field(default="new", index=True, max_length=16)
+    priority: str = Field(default="normal", max_length=16)
+    assignee_id: int | None = Field(default=None, foreign_key="agent.id", index=True)
+    team: str | None = Field(default=None, max_length=100)
+    requester: str = Field(index=True, max_length=320)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow, index=True)
+    first_response_at: datetime | None = None
+    solved_at: datetime | None = None
+    merged_into: int | None = Field(default=None, foreign_key="ticket.id")
+    followup_of: int | None = Field(default=None, foreign_key="ticket.id")
+    spam: bool = False
+
+
+class TicketTag(SQLModel, table=True):
+    __tablename__ = "ticket_tag"
+
+    ticket_id: int = Field(foreign_key="ticket.id", primary_key=True)
+    tag: str = Field(primary_key=True, max_length=100)
+
+
+class Participant(SQLModel, table=True):
+    """An address that may read and write on a ticket: requester, CC or agent."""
+
+    ticket_id: int = Field(foreign_key="ticket.id", primary_key=True)
+    email: str = Field(primary_key=True, max_length=320, index=True)
+    role: str = Field(default="cc", max_length=16)
+    added_at: datetime = Field(default_factory=utcnow)
+
+
+class RawMessage(SQLModel, table=True):
+    """The original bytes of every message ever received: write-once, keyed by SHA-256."""
+
+    __tablename__ = "raw_message"
+
+    sha256: str = Field(primary_key=True, max_length=64)
+    size: int
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    stored_at: datetime = Field(default_factory=utcnow)
+
+
+class Message(SQLModel, table=True):
+    """A message on a ticket. `body` is the whole text; `text` the new part of it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    direction: str = Field(default="in", max_length=8)
+    kind: str = Field(default="customer", max_length=16)
+    threaded_by: str = Field(default="new", max_length=16)
+    message_id: str | None = Field(default=None, max_length=998, index=True)
+    fingerprint: str = Field(max_length=64, index=True)
+    raw_sha256: str | None = Field(default=None, foreign_key="raw_message.sha256", index=True)
+    source: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    from_email: str = Field(default="", max_length=320, index=True)
+    from_name: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    sender_ambiguous: bool = False
+    to: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    cc: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    reply_to: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    subject: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    date: datetime | None = None
+    received_at: datetime = Field(default_factory=utcnow)
+    body: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    html: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    flags: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class ThreadKey(SQLModel, table=True):
+    """A Message-ID known to belong to a ticket, and how it became known.
+
+    source: "own" (inboxd generated it: unguessable), "stored" (a message on the ticket
+    has it), "referenced" (a message on the ticket names it in In-Reply-To/References,
+    so its parent, arriving late, still finds the ticket).
+    """
+
+    __tablename__ = "thread_key"
+    __table_args__ = (UniqueConstraint("msgid", "ticket_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    msgid: str = Field(max_length=998, index=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    source: str = Field(max_length=16)
+
+
+class Attachment(SQLModel, table=True):
+    """A file that came with a message; stored under its SHA-256, never its own name."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_pk: int = Field(foreign_key="message.id", index=True)
+    filename: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    content_type: str = Field(default="application/octet-stream", max_length=255)
+    size: int = 0
+    sha256: str = Field(max_length=64)
+    inline: bool = False
+    content_id: str | None = Field(default=None, max_length=998)
+
+
+class Event(SQLModel, table=True):
+    """The audit log: who changed what on which ticket, from what to what, and when."""
+
+    __table_args__ = (Index("ix_event_ticket_at", "ticket_id", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id")
+    at: datetime = Field(default_factory=utcnow)
+    actor: str = Field(max_length=320)
+    type: str = Field(max_length=32)
+    from_value: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    to_value: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    message_pk: int | None = Field(default=None, foreign_key="message.id")
+
+
+class Quarantine(SQLModel, table=True):
+    """A message that could not be processed, with why; `inboxd quarantine retry` re-runs it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    raw_sha256: str = Field(foreign_key="raw_message.sha256", index=True)
+    source: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+    attempts: int = 1
+    released_at: datetime | None = None
+    released_to: int | None = Field(default=None, foreign_key="message.id")

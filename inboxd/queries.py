@@ -1,0 +1,219 @@
+"""queries.py: read tickets for the CLI, the web view and the API, as SPEC §4's JSON.
+
+Read-only. One place builds the ticket object, so `inboxd show --json`, the web page
+and `GET /api/v1/tickets/{id}` can never disagree about its shape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, or_
+from sqlmodel import Session, col, select
+
+from inboxd.errors import NotFound
+from inboxd.models import (
+    Agent,
+    Attachment,
+    Event,
+    Message,
+    Participant,
+    Quarantine,
+    Ticket,
+    TicketTag,
+)
+
+
+@dataclass(frozen=True)
+class TicketFilter:
+    """The filters of `inboxd tickets` (and of the API's list)."""
+
+    status: str | None = None
+    assignee: str | None = None  # an agent's email, or "none"
+    priority: str | None = None
+    tag: str | None = None
+    requester: str | None = None
+    limit: int = 50
+
+
+def iso(value: datetime | None) -> str | None:
+    """UTC ISO 8601 with a Z, as every timestamp in the JSON."""
+    if value is None:
+        return None
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def list_tickets(session: Session, flt: TicketFilter) -> list[Ticket]:
+    """Tickets matching the filter, newest activity first."""
+    query = select(Ticket).where(col(Ticket.merged_into).is_(None))
+    if flt.status:
+        query = query.where(Ticket.status == flt.status)
+    if flt.priority:
+        query = query.where(Ticket.priority == flt.priority)
+    if flt.requester:
+        query = query.where(Ticket.requester == flt.requester.lower())
+    if flt.assignee:
+        if flt.assignee.lower() == "none":
+            query = query.where(col(Ticket.assignee_id).is_(None))
+        else:
+            query = query.join(Agent, col(Agent.id) == Ticket.assignee_id).where(
+                or_(col(Agent.email) == flt.assignee.lower(), col(Agent.name) == flt.assignee)
+            )
+    if flt.tag:
+        query = query.join(TicketTag, col(TicketTag.ticket_id) == Ticket.id).where(
+            TicketTag.tag == flt.tag.lower()
+        )
+    query = query.order_by(col(Ticket.updated_at).desc(), col(Ticket.id).desc())
+    return list(session.exec(query.limit(max(1, flt.limit))))
+
+
+def search(session: Session, text: str, limit: int = 50) -> list[Ticket]:
+    """Tickets whose subject, requester or any message text contains `text`."""
+    needle = f"%{_escape_like(text.strip())}%"
+    by_message = select(Message.ticket_id).where(
+        or_(
+            col(Message.text).ilike(needle, escape="\\"),
+            col(Message.subject).ilike(needle, escape="\\"),
+            col(Message.from_email).ilike(needle, escape="\\"),
+        )
+    )
+    query = (
+        select(Ticket)
+        .where(
+            or_(
+                col(Ticket.subject).ilike(needle, escape="\\"),
+                col(Ticket.requester).ilike(needle, escape="\\"),
+                col(Ticket.id).in_(by_message),
+            )
+        )
+        .order_by(col(Ticket.updated_at).desc(), col(Ticket.id).desc())
+        .limit(max(1, limit))
+    )
+    return list(session.exec(query))
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def get_ticket(session: Session, ticket_id: int) -> Ticket:
+    """The ticket, or NotFound with a message for the user."""
+    ticket = session.get(Ticket, ticket_id)
+    if ticket is None:
+        raise NotFound(f"no ticket {ticket_id}")
+    return ticket
+
+
+def ticket_json(session: Session, ticket: Ticket, *, full: bool = False) -> dict[str, Any]:
+    """SPEC §4's ticket object; with `full`, its messages and events too."""
+    assert ticket.id is not None
+    assignee = session.get(Agent, ticket.assignee_id) if ticket.assignee_id else None
+    tags = session.exec(
+        select(TicketTag.tag).where(TicketTag.ticket_id == ticket.id).order_by(TicketTag.tag)
+    ).all()
+    cc = session.exec(
+        select(Participant.email)
+        .where(Participant.ticket_id == ticket.id, Participant.role == "cc")
+        .order_by(Participant.email)
+    ).all()
+    data: dict[str, Any] = {
+        "id": ticket.id,
+        "subject": ticket.subject,
+        "status": ticket.status,
+        "priority": ticket.priority,
+        "assignee": assignee.email if assignee else None,
+        "team": ticket.team,
+        "tags": list(tags),
+        "requester": ticket.requester,
+        "cc": list(cc),
+        "created_at": iso(ticket.created_at),
+        "updated_at": iso(ticket.updated_at),
+        "first_response_at": iso(ticket.first_response_at),
+        "solved_at": iso(ticket.solved_at),
+        "merged_into": ticket.merged_into,
+        "followup_of": ticket.followup_of,
+    }
+    if full:
+        data["messages"] = [_message_json(session, m) for m in messages_of(session, ticket.id)]
+        data["events"] = [_event_json(e) for e in events_of(session, ticket.id)]
+    return data
+
+
+def messages_of(session: Session, ticket_id: int) -> list[Message]:
+    query = select(Message).where(Message.ticket_id == ticket_id)
+    return list(session.exec(query.order_by(col(Message.received_at), col(Message.id))))
+
+
+def events_of(session: Session, ticket_id: int) -> list[Event]:
+    query = select(Event).where(Event.ticket_id == ticket_id)
+    return list(session.exec(query.order_by(col(Event.at), col(Event.id))))
+
+
+def _message_json(session: Session, message: Message) -> dict[str, Any]:
+    attachments = session.exec(
+        select(Attachment).where(Attachment.message_pk == message.id).order_by(col(Attachment.id))
+    ).all()
+    data: dict[str, Any] = {
+        "id": message.id,
+        "direction": message.direction,
+        "kind": message.kind,
+        "threaded_by": message.threaded_by,
+        "from": message.from_email,
+        "from_name": message.from_name,
+        "to": message.to,
+        "cc": message.cc,
+        "subject": message.subject,
+        "date": iso(message.date or message.received_at),
+        "message_id": message.message_id,
+        "text": message.text,
+        "attachments": [
+            {"filename": a.filename, "content_type": a.content_type, "size": a.size}
+            for a in attachments
+        ],
+    }
+    if message.sender_ambiguous:
+        data["sender_ambiguous"] = True
+    if message.reply_to:
+        data["reply_to"] = message.reply_to
+    return data
+
+
+def _event_json(event: Event) -> dict[str, Any]:
+    return {
+        "at": iso(event.at),
+        "actor": event.actor,
+        "type": event.type,
+        "from": event.from_value,
+        "to": event.to_value,
+    }
+
+
+def count_by_status(session: Session) -> dict[str, int]:
+    rows = session.exec(
+        select(Ticket.status, func.count())
+        .where(col(Ticket.merged_into).is_(None))
+        .group_by(Ticket.status)
+    ).all()
+    return dict(rows)
+
+
+def list_quarantine(session: Session, include_released: bool = False) -> list[Quarantine]:
+    query = select(Quarantine)
+    if not include_released:
+        query = query.where(col(Quarantine.released_at).is_(None))
+    return list(session.exec(query.order_by(col(Quarantine.id))))
+
+
+def quarantine_json(row: Quarantine) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "source": row.source,
+        "reason": row.reason,
+        "sha256": row.raw_sha256,
+        "created_at": iso(row.created_at),
+        "attempts": row.attempts,
+        "released_at": iso(row.released_at),
+        "released_to": row.released_to,
+    }

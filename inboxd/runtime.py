@@ -1,0 +1,73 @@
+"""runtime.py: what every entry point opens once: config, database, secret key, paths.
+
+`open_runtime` creates the data directory, the secret key and the schema on first use,
+so `inboxd init` and every other command leave the same state behind (idempotent).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from inboxd import db
+from inboxd.config import Config, secret
+from inboxd.errors import ConfigError
+from inboxd.models import Agent
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """The opened configuration: pass it in, never import it as a global."""
+
+    config: Config
+    engine: Engine
+    secret_key: bytes
+
+    @property
+    def attachments_dir(self) -> Path:
+        return self.config.data_dir / "attachments"
+
+
+def open_runtime(config: Config) -> Runtime:
+    """Prepare data dir, secret key and schema, and load the config's agents."""
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    key = _secret_key(config)
+    engine = db.make_engine(config.database_url)
+    db.migrate(engine)
+    with db.session_scope(engine) as session:
+        sync_agents(session, config)
+    return Runtime(config=config, engine=engine, secret_key=key)
+
+
+def _secret_key(config: Config) -> bytes:
+    section = config.inboxd
+    if section.secret_key or section.secret_key_env:
+        return secret(config, section, "secret_key").encode("utf-8")
+    path = config.path(section.secret_key_file)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # O_EXCL: two processes starting at once cannot both write a different key.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(32) + "\n")
+    value = secret(config, section, "secret_key")
+    if len(value) < 16:
+        raise ConfigError(f"secret_key_file = {str(path)!r}: the key is shorter than 16 characters")
+    return value.encode("utf-8")
+
+
+def sync_agents(session: Session, config: Config) -> None:
+    """Add the config's [[agents]] that the database does not know yet."""
+    for entry in config.agents:
+        agent = session.exec(select(Agent).where(Agent.email == entry.email)).first()
+        if agent is None:
+            session.add(Agent(email=entry.email, name=entry.name, role=entry.role, team=entry.team))

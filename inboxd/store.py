@@ -1,0 +1,189 @@
+"""store.py: write tickets, messages, participants, attachments and events.
+
+Every function takes the caller's session and never commits: the pipeline commits once,
+so a message and all its consequences are saved together or not at all. Attachment
+files are content-addressed under data_dir/attachments and named by their SHA-256,
+never by the sender's filename; they can always be rebuilt from the raw message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session, select
+
+from inboxd.models import (
+    Attachment,
+    Event,
+    Message,
+    Participant,
+    Quarantine,
+    RawMessage,
+    ThreadKey,
+    Ticket,
+    utcnow,
+)
+from inboxd.parse import ParsedAttachment
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def store_raw(session: Session, raw: bytes) -> str:
+    """Keep the original bytes (write-once, keyed by SHA-256); return the key."""
+    digest = sha256_hex(raw)
+    values = {"sha256": digest, "size": len(raw), "data": raw, "stored_at": utcnow()}
+    # INSERT .. ON CONFLICT DO NOTHING: two workers storing the same bytes both succeed.
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(insert(RawMessage).values(**values).on_conflict_do_nothing())
+    return digest
+
+
+def load_raw(session: Session, digest: str) -> bytes | None:
+    """The original bytes of a stored message."""
+    row = session.get(RawMessage, digest)
+    return bytes(row.data) if row is not None else None
+
+
+def record_event(
+    session: Session,
+    ticket: Ticket,
+    actor: str,
+    type_: str,
+    from_value: str | None = None,
+    to_value: str | None = None,
+    message: Message | None = None,
+) -> Event:
+    """Append one line to a ticket's audit log."""
+    assert ticket.id is not None
+    event = Event(
+        ticket_id=ticket.id,
+        actor=actor,
+        type=type_,
+        from_value=from_value,
+        to_value=to_value,
+        message_pk=message.id if message is not None else None,
+    )
+    session.add(event)
+    return event
+
+
+def open_ticket(
+    session: Session, subject: str, requester: str, followup_of: int | None = None
+) -> Ticket:
+    """Create a new ticket with its requester as the first participant."""
+    ticket = Ticket(subject=subject, requester=requester, followup_of=followup_of)
+    session.add(ticket)
+    session.flush()
+    assert ticket.id is not None
+    if requester:
+        session.add(Participant(ticket_id=ticket.id, email=requester, role="requester"))
+    record_event(session, ticket, requester or "system", "created", None, "new")
+    if followup_of is not None:
+        record_event(session, ticket, "system", "followup", str(followup_of), str(ticket.id))
+    return ticket
+
+
+def add_participant(
+    session: Session, ticket: Ticket, email: str, role: str, actor: str
+) -> Participant | None:
+    """Add an address to a ticket unless it is there already; return the new row."""
+    assert ticket.id is not None
+    if not email or session.get(Participant, (ticket.id, email)) is not None:
+        return None
+    participant = Participant(ticket_id=ticket.id, email=email, role=role)
+    session.add(participant)
+    record_event(session, ticket, actor, "participant", None, email)
+    return participant
+
+
+def set_status(session: Session, ticket: Ticket, status: str, actor: str) -> None:
+    """Change a ticket's status and log it."""
+    if ticket.status == status:
+        return
+    record_event(session, ticket, actor, "status", ticket.status, status)
+    ticket.status = status
+    ticket.solved_at = utcnow() if status == "solved" else ticket.solved_at
+    session.add(ticket)
+
+
+def remember_msgids(session: Session, ticket_id: int, msgids: dict[str, str]) -> None:
+    """Record Message-IDs (msgid -> source) as belonging to a ticket, once each."""
+    if not msgids:
+        return
+    known = {
+        (k.msgid, k.source)
+        for k in session.exec(
+            select(ThreadKey).where(
+                ThreadKey.ticket_id == ticket_id,
+                ThreadKey.msgid.in_(list(msgids)),  # type: ignore[attr-defined]
+            )
+        )
+    }
+    known_ids = {m for m, _ in known}
+    for msgid, source in msgids.items():
+        if msgid not in known_ids:
+            session.add(ThreadKey(msgid=msgid, ticket_id=ticket_id, source=source))
+
+
+def save_attachments(
+    session: Session, message: Message, parts: list[ParsedAttachment], directory: Path
+) -> list[Attachment]:
+    """Store attachment files under generated names and add their rows."""
+    assert message.id is not None
+    rows = []
+    for part in parts:
+        digest = sha256_hex(part.data)
+        _write_once(directory / digest[:2] / digest, part.data)
+        row = Attachment(
+            message_pk=message.id,
+            filename=part.filename,
+            content_type=part.content_type[:255],
+            size=len(part.data),
+            sha256=digest,
+            inline=part.inline,
+            content_id=part.content_id,
+        )
+        session.add(row)
+        rows.append(row)
+    return rows
+
+
+def attachment_path(directory: Path, digest: str) -> Path:
+    """Where the file of an attachment with this SHA-256 lives."""
+    return directory / digest[:2] / digest
+
+
+def _write_once(path: Path, data: bytes) -> None:
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def quarantine(session: Session, digest: str, source: str, reason: str) -> Quarantine:
+    """Record that a stored raw message could not be processed, and why."""
+    existing = session.exec(
+        select(Quarantine).where(Quarantine.raw_sha256 == digest, Quarantine.released_at == None)  # noqa: E711
+    ).first()
+    if existing is not None:
+        existing.attempts += 1
+        existing.reason = reason
+        session.add(existing)
+        return existing
+    row = Quarantine(raw_sha256=digest, source=source, reason=reason)
+    session.add(row)
+    return row

@@ -1,0 +1,161 @@
+"""threader.py: which ticket a message joins (SPEC §5). Reads the DB; writes nothing.
+
+The rules, in order, the first match winning:
+  1. a reply token in a recipient address (customer tokens only for participants);
+  2. a Message-ID in In-Reply-To/References (or the message's own Message-ID) known to
+     belong to a ticket;
+  3. the subject tag [#N], only when the sender is already a participant of N;
+  4. otherwise a new ticket.
+Then merged tickets lead to their target, and a customer writing to a closed ticket
+gets a new ticket that links back to it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sqlmodel import Session, col, select
+
+from inboxd.models import Agent, Participant, ThreadKey, Ticket
+from inboxd.parse import ParsedMessage
+from inboxd.tokens import read_token, token_from_address
+
+# A Message-ID inboxd generated outranks one a message on the ticket carries, which
+# outranks one that was only referenced; ties go to the oldest ticket.
+_KEY_RANK = {"own": 0, "stored": 1, "referenced": 2}
+_MAX_MERGE_HOPS = 50
+
+
+@dataclass(frozen=True)
+class ThreadDecision:
+    """Where a message goes. `ticket_id` None means: open a new ticket."""
+
+    ticket_id: int | None
+    threaded_by: str  # token | references | subject | new
+    may_add_participants: bool
+    token_agent_id: int | None = None
+    followup_of: int | None = None
+    reason: str = ""
+
+
+def find_ticket(
+    session: Session,
+    msg: ParsedMessage,
+    *,
+    secret: bytes,
+    support_addresses: tuple[str, ...],
+    tag: re.Pattern[str],
+    envelope_to: tuple[str, ...] = (),
+    sender_is_agent: bool = False,
+) -> ThreadDecision:
+    """Apply the rules of SPEC §5 to a parsed message."""
+    decision = (
+        _by_token(session, msg, secret, support_addresses, envelope_to)
+        or _by_references(session, msg)
+        or _by_subject_tag(session, msg, tag, sender_is_agent)
+        or ThreadDecision(None, "new", True, reason="no rule matched")
+    )
+    if decision.ticket_id is None:
+        return decision
+    ticket = _follow_merges(session, decision.ticket_id)
+    if ticket is None:
+        return ThreadDecision(None, "new", True, reason=f"ticket {decision.ticket_id} is gone")
+    if ticket.status == "closed" and not sender_is_agent:
+        return ThreadDecision(
+            None, "new", True, followup_of=ticket.id, reason=f"ticket {ticket.id} is closed"
+        )
+    if ticket.id != decision.ticket_id:
+        return ThreadDecision(
+            ticket.id,
+            decision.threaded_by,
+            decision.may_add_participants,
+            decision.token_agent_id,
+            reason=f"{decision.reason}; ticket {decision.ticket_id} was merged into {ticket.id}",
+        )
+    return decision
+
+
+def is_participant(session: Session, ticket_id: int, email: str) -> bool:
+    """Requester, CC or agent of that ticket (any active agent counts as an agent)."""
+    if session.get(Participant, (ticket_id, email)) is not None:
+        return True
+    agent = session.exec(select(Agent).where(Agent.email == email, Agent.active)).first()
+    return agent is not None
+
+
+def _sender(msg: ParsedMessage) -> str | None:
+    # An ambiguous sender never matches a participant (parse.py explains when it is).
+    return None if msg.sender is None or msg.sender_ambiguous else msg.sender.email
+
+
+def _by_token(
+    session: Session,
+    msg: ParsedMessage,
+    secret: bytes,
+    support_addresses: tuple[str, ...],
+    envelope_to: tuple[str, ...],
+) -> ThreadDecision | None:
+    recipients = [*envelope_to, *(a.email for a in msg.to), *(a.email for a in msg.cc)]
+    sender = _sender(msg)
+    for address in recipients:
+        raw_token = token_from_address(address, support_addresses)
+        token = read_token(secret, raw_token) if raw_token else None
+        if token is None or session.get(Ticket, token.ticket_id) is None:
+            continue
+        if token.agent_id is not None:
+            return ThreadDecision(
+                token.ticket_id, "token", True, token.agent_id, reason="agent reply token"
+            )
+        # The "ticket trick": a service mails a customer's token address at an attacker's
+        # request. Only a participant's own mail may use the customer token.
+        if sender and is_participant(session, token.ticket_id, sender):
+            return ThreadDecision(token.ticket_id, "token", True, reason="customer reply token")
+    return None
+
+
+def _by_references(session: Session, msg: ParsedMessage) -> ThreadDecision | None:
+    # Nearest parent first: In-Reply-To, then References from the end.
+    wanted = [*msg.in_reply_to, *reversed(msg.references)]
+    if msg.message_id:
+        # A parent that arrives after its replies finds the ticket they opened.
+        wanted.append(msg.message_id)
+    wanted = list(dict.fromkeys(wanted))[:200]
+    if not wanted:
+        return None
+    rows = session.exec(select(ThreadKey).where(col(ThreadKey.msgid).in_(wanted))).all()
+    if not rows:
+        return None
+    order = {m: i for i, m in enumerate(wanted)}
+    best = min(rows, key=lambda r: (order[r.msgid], _KEY_RANK.get(r.source, 9), r.ticket_id))
+    return ThreadDecision(
+        best.ticket_id,
+        "references",
+        best.source == "own",
+        reason=f"{best.msgid} is {best.source} on ticket {best.ticket_id}",
+    )
+
+
+def _by_subject_tag(
+    session: Session, msg: ParsedMessage, tag: re.Pattern[str], sender_is_agent: bool
+) -> ThreadDecision | None:
+    sender = _sender(msg)
+    if sender is None:
+        return None
+    for match in tag.finditer(msg.subject):
+        ticket_id = int(match.group(1))
+        if session.get(Ticket, ticket_id) is None:
+            continue
+        if sender_is_agent or is_participant(session, ticket_id, sender):
+            # Routing only: a subject tag never proves the sender received our mail.
+            return ThreadDecision(ticket_id, "subject", False, reason=f"subject tag #{ticket_id}")
+    return None
+
+
+def _follow_merges(session: Session, ticket_id: int) -> Ticket | None:
+    ticket = session.get(Ticket, ticket_id)
+    hops = 0
+    while ticket is not None and ticket.merged_into and hops < _MAX_MERGE_HOPS:
+        ticket = session.get(Ticket, ticket.merged_into)
+        hops += 1
+    return ticket
