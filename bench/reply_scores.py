@@ -181,8 +181,12 @@ def main(argv: list[str]) -> int:
     total = [sum(r[i] for r in rows) for i in range(2, 6)]
     lines = [header, *rows, ("TOTAL", "", *total)]
     for n, row in enumerate(lines):
-        print("  ".join(str(v).ljust(w) if i < 2 else str(v).rjust(w)
-                        for i, (v, w) in enumerate(zip(row, widths, strict=True))))
+        print(
+            "  ".join(
+                str(v).ljust(w) if i < 2 else str(v).rjust(w)
+                for i, (v, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )
         if n == 0 or n == len(lines) - 2:
             print("  ".join("-" * w for w in widths))
     return 0

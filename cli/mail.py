@@ -12,9 +12,7 @@ from inboxd.db import session_scope
 from inboxd.errors import NotFound
 from inboxd.sources import iter_messages
 
-quarantine_app = typer.Typer(
-    help="Messages that could not be processed, with the reason.", invoke_without_command=True
-)
+quarantine_app = typer.Typer(invoke_without_command=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -129,24 +129,24 @@ def parse_message(raw: bytes) -> ParsedMessage:
     # Raw header values: compat32 turns 8-bit ones into Header objects on access.
     raw_headers = [(str(k), str(v)) for k, v in msg.raw_items()]
 
-    def raw(name: str) -> list[str]:
+    def values(name: str) -> list[str]:
         return [v for k, v in raw_headers if k.lower() == name]
 
     headers = [(clean_header_text(k), decode_header(v, hint)) for k, v in raw_headers]
-    sender, ambiguous, problem = _sender(raw("from"), hint)
+    sender, ambiguous, problem = _sender(values("from"), hint)
     text = body.text()
     return ParsedMessage(
-        message_id=_first_msgid(next(iter(raw("message-id")), None)),
-        in_reply_to=_msgids(raw("in-reply-to")),
-        references=_msgids(raw("references")),
-        subject=decode_header(next(iter(raw("subject")), None), hint),
+        message_id=_first_msgid(next(iter(values("message-id")), None)),
+        in_reply_to=_msgids(values("in-reply-to")),
+        references=_msgids(values("references")),
+        subject=decode_header(next(iter(values("subject")), None), hint),
         sender=sender,
         sender_ambiguous=ambiguous,
         sender_problem=problem,
-        to=_addresses(raw("to"), hint),
-        cc=_addresses(raw("cc"), hint),
-        reply_to=_addresses(raw("reply-to"), hint),
-        date=_date(next(iter(raw("date")), None)),
+        to=_addresses(values("to"), hint),
+        cc=_addresses(values("cc"), hint),
+        reply_to=_addresses(values("reply-to"), hint),
+        date=_date(next(iter(values("date")), None)),
         text=text,
         html=body.html(),
         attachments=body.attachments,
@@ -269,12 +269,11 @@ class _Body:
             inner_msg = inner[0] if inner else part
             data = inner_msg.as_bytes(policy=compat32) if inner_msg is not part else b""
             if not filename:
-                subject = next((str(v) for k, v in inner_msg.raw_items() if k.lower() == "subject"), "")
-                filename = (decode_header(subject) or "message") + ".eml"
+                filename = (decode_header(_raw_header(inner_msg, "subject")) or "message") + ".eml"
         else:
             payload = part.get_payload(decode=True)
             data = payload if isinstance(payload, bytes) else b""
-        cid = _first_msgid(next((str(v) for k, v in part.raw_items() if k.lower() == "content-id"), None))
+        cid = _first_msgid(_raw_header(part, "content-id"))
         self.attachments.append(
             ParsedAttachment(
                 filename=safe_filename(filename, ctype, self.charset_hint),
@@ -284,6 +283,10 @@ class _Body:
                 content_id=cid,
             )
         )
+
+
+def _raw_header(part: Message, name: str) -> str | None:
+    return next((str(v) for k, v in part.raw_items() if k.lower() == name), None)
 
 
 def _filename(part: Message) -> str | None:

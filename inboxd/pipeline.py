@@ -117,7 +117,7 @@ def _ingest(
         found = session.get(Ticket, decision.ticket_id)
         assert found is not None
         ticket = found
-    message = _save(session, rt, ticket, msg, digest, fp, source, kind, decision, agents)
+    _save(session, rt, ticket, msg, digest, fp, source, kind, decision, agents)
     _after_message(session, rt, ticket, msg, kind, decision, created, agents)
     result = "created" if created else "appended"
     return IngestResult(source, result, ticket.id, msg.message_id, decision.reason)

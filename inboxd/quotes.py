@@ -26,6 +26,11 @@ Decisions, each seen in real mail or in the corpora under ../shared/corpora:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+
+import lxml.etree
+import lxml.html
+from lxml.html import HtmlElement
 
 from inboxd.htmltext import MAX_HTML_CHARS, html_to_text
 
@@ -44,12 +49,11 @@ _HEADER_WINDOW = 8
 
 # Invisible characters that clients put around attributions: right-to-left marks in
 # Arabic and Hebrew Gmail, a BOM or zero-width space at the start of an iOS quote.
-_INVISIBLE = dict.fromkeys(
-    [0x00AD, 0x200B, 0x200C, 0x200D, 0x200E, 0x200F, 0x2060, 0xFEFF]
-    + list(range(0x202A, 0x202F))
-    + list(range(0x2066, 0x206A)),
-    None,
+_INVISIBLE: dict[int, str | None] = dict.fromkeys(
+    [0x00AD, 0x200B, 0x200C, 0x200D, 0x200E, 0x200F, 0x2060, 0xFEFF], None
 )
+# Bidi embeddings and isolates.
+_INVISIBLE.update(dict.fromkeys([*range(0x202A, 0x202F), *range(0x2066, 0x206A)], None))
 _INVISIBLE[0x00A0] = " "
 
 _EMAIL_AT = r"@[\w-]+(?:\.[\w-]+)+"
@@ -273,12 +277,17 @@ def _select(lines: _Lines) -> list[int] | None:
             start = _soft_attribution_start(lines, i)
             after = _after_quote(lines, end)
             has_before = _has_content(lines, out, start)
-            if after == "text" and start < i and has_before and not anchored:
-                # Top-posted text, then an attributed quote, then more text: either the
-                # sender answered inline (more "> " blocks follow) or the text below is
-                # older history that lost its quoting (another header follows).
-                if _next_marker(lines, end + 1) == "header":
-                    return [k for k in out if k < start]
+            # Top-posted text, then an attributed quote, then more text: either the
+            # sender answered inline (more "> " blocks follow) or the text below is
+            # older history that lost its quoting (another header follows).
+            if (
+                after == "text"
+                and start < i
+                and has_before
+                and not anchored
+                and _next_marker(lines, end + 1) == "header"
+            ):
+                return [k for k in out if k < start]
             if after == "text" or (after == "footer" and (anchored or not has_before)):
                 cut = True
                 if start < i or anchored or not has_before:
@@ -328,9 +337,7 @@ def _next_marker(lines: _Lines, j: int) -> str:
         if not lines.blank(j):
             if lines.quoted(j):
                 return "quote"
-            if _header_block(lines, j) or (
-                not _quote_follows(lines, j) and _attribution(lines, j)
-            ):
+            if _header_block(lines, j) or (not _quote_follows(lines, j) and _attribution(lines, j)):
                 return "header"
         j += 1
     return "end"
@@ -606,9 +613,6 @@ _MAX_BLOCKQUOTES = 50
 
 def _prune_html(html: str) -> str | None:
     """`html` with the quote containers removed, or None if it cannot be parsed."""
-    import lxml.etree
-    import lxml.html
-
     html = _XML_DECLARATION.sub("", html)
     try:
         doc = lxml.html.document_fromstring(html)
@@ -662,30 +666,30 @@ def _prune_html(html: str) -> str | None:
         cited = (bq.get("type") or "").lower() == "cite"
         if cited or not _text_after(bq):
             bq.drop_tree()
-    return lxml.html.tostring(doc, encoding="unicode")
+    return str(lxml.html.tostring(doc, encoding="unicode"))
 
 
-def _document_position(doc: object) -> object:
-    order = {el: n for n, el in enumerate(doc.iter())}  # type: ignore[attr-defined]
+def _document_position(doc: HtmlElement) -> Callable[[HtmlElement], int]:
+    order = {el: n for n, el in enumerate(doc.iter())}
     return lambda el: order.get(el, 0)
 
 
-def _cut_from(el: object) -> None:
+def _cut_from(el: HtmlElement) -> None:
     """Remove `el` and everything after it in document order."""
     node = el
     while node is not None:
-        parent = node.getparent()  # type: ignore[attr-defined]
-        if parent is None or node.tag in ("body", "html"):  # type: ignore[attr-defined]
+        parent = node.getparent()
+        if parent is None or node.tag in ("body", "html"):
             break
-        for sibling in list(node.itersiblings()):  # type: ignore[attr-defined]
+        for sibling in list(node.itersiblings()):
             parent.remove(sibling)
-        node.tail = None  # type: ignore[attr-defined]
+        node.tail = None
         node = parent
-    parent = el.getparent()  # type: ignore[attr-defined]
+    parent = el.getparent()
     if parent is not None:
         parent.remove(el)
 
 
-def _text_after(el: object) -> bool:
-    texts = el.xpath("following::text()")  # type: ignore[attr-defined]
+def _text_after(el: HtmlElement) -> bool:
+    texts = el.xpath("following::text()")
     return any(t.strip() for t in texts)

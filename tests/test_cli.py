@@ -116,9 +116,7 @@ def test_tickets_json_is_one_array_of_spec_objects(cfg: Path) -> None:
 
 def test_tickets_filters(cfg: Path) -> None:
     run("ingest", "--config", str(cfg), str(MAIL))
-    code, out, _ = run(
-        "tickets", "--config", str(cfg), "--json", "--requester", "CAROL@example.org"
-    )
+    _, out, _ = run("tickets", "--config", str(cfg), "--json", "--requester", "CAROL@example.org")
     assert [t["requester"] for t in json.loads(out)] == ["carol@example.org"]
     _, out, _ = run("tickets", "--config", str(cfg), "--json", "--status", "solved")
     assert json.loads(out) == []
