@@ -30,7 +30,7 @@ from inboxd.parse import ParsedMessage, parse_message
 from inboxd.quotes import strip_quoted, strip_quoted_html
 from inboxd.runtime import Runtime
 from inboxd.subjects import clean_subject, subject_tag_pattern
-from inboxd.threader import ThreadDecision, find_ticket
+from inboxd.threader import ThreadDecision, find_ticket, tickets_waiting_for
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +119,9 @@ def _ingest(
         ticket = found
     _save(session, rt, ticket, msg, digest, fp, source, kind, decision, agents)
     _after_message(session, rt, ticket, msg, kind, decision, created, agents)
+    assert ticket.id is not None
+    for waiting in tickets_waiting_for(session, msg, ticket.id):
+        store.merge_tickets(session, waiting, ticket, "system")
     result = "created" if created else "appended"
     return IngestResult(source, result, ticket.id, msg.message_id, decision.reason)
 

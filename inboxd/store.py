@@ -26,6 +26,7 @@ from inboxd.models import (
     RawMessage,
     ThreadKey,
     Ticket,
+    TicketTag,
     utcnow,
 )
 from inboxd.parse import ParsedAttachment
@@ -172,6 +173,43 @@ def _write_once(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def merge_tickets(session: Session, source: Ticket, target: Ticket, actor: str) -> None:
+    """Move everything of `source` onto `target`; `source` stays as a pointer to it.
+
+    Messages, thread keys and participants move, so every later message (and every
+    reader) finds one conversation on one ticket; tags are joined.
+    """
+    assert source.id is not None and target.id is not None and source.id != target.id
+    for message in session.exec(select(Message).where(Message.ticket_id == source.id)):
+        message.ticket_id = target.id
+        session.add(message)
+    target_keys = {
+        k.msgid for k in session.exec(select(ThreadKey).where(ThreadKey.ticket_id == target.id))
+    }
+    for key in session.exec(select(ThreadKey).where(ThreadKey.ticket_id == source.id)):
+        if key.msgid in target_keys:
+            session.delete(key)
+        else:
+            key.ticket_id = target.id
+            session.add(key)
+    for person in session.exec(select(Participant).where(Participant.ticket_id == source.id)):
+        if session.get(Participant, (target.id, person.email)) is None:
+            role = "cc" if person.role == "requester" else person.role
+            session.add(Participant(ticket_id=target.id, email=person.email, role=role))
+        session.delete(person)
+    for tag in session.exec(select(TicketTag).where(TicketTag.ticket_id == source.id)):
+        if session.get(TicketTag, (target.id, tag.tag)) is None:
+            session.add(TicketTag(ticket_id=target.id, tag=tag.tag))
+        session.delete(tag)
+    record_event(session, source, actor, "merged", None, str(target.id))
+    record_event(session, target, actor, "merged_from", None, str(source.id))
+    source.merged_into = target.id
+    source.status = "closed"
+    target.updated_at = utcnow()
+    session.add(source)
+    session.add(target)
 
 
 def quarantine(session: Session, digest: str, source: str, reason: str) -> Quarantine:

@@ -76,6 +76,36 @@ def find_ticket(
     return decision
 
 
+def tickets_waiting_for(session: Session, msg: ParsedMessage, ticket_id: int) -> list[Ticket]:
+    """Other tickets opened by replies to this very message, before it arrived.
+
+    When A <- B <- C carry only In-Reply-To and B arrives last, C has opened a ticket of
+    its own; B links the two, and in arrival order they would have been one. Such a
+    ticket is joined to B's only when B's sender already takes part in both, so a forged
+    Message-ID cannot pull somebody else's ticket onto a stranger's.
+    """
+    sender = _sender(msg)
+    if not msg.message_id or sender is None:
+        return []
+    keys = session.exec(
+        select(ThreadKey).where(
+            ThreadKey.msgid == msg.message_id,
+            ThreadKey.source == "referenced",
+            ThreadKey.ticket_id != ticket_id,
+        )
+    ).all()
+    if not keys or not is_participant(session, ticket_id, sender):
+        return []
+    waiting = []
+    for key in keys:
+        other = session.get(Ticket, key.ticket_id)
+        if other is None or other.merged_into is not None or other.status == "closed":
+            continue
+        if is_participant(session, key.ticket_id, sender):
+            waiting.append(other)
+    return waiting
+
+
 def is_participant(session: Session, ticket_id: int, email: str) -> bool:
     """Requester, CC or agent of that ticket (any active agent counts as an agent)."""
     if session.get(Participant, (ticket_id, email)) is not None:

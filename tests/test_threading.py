@@ -13,6 +13,7 @@ and reads the result back as SPEC §4's `show` JSON; each runs on SQLite and Pos
 from __future__ import annotations
 
 import csv
+import itertools
 import random
 import subprocess
 import sys
@@ -22,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import make_config, require
 from mailbuilder import NO_MESSAGE_ID, SUPPORT, mail, new_msgid, with_transport_headers
 from sqlmodel import select
 
-from conftest import make_config
 from inboxd import store
 from inboxd.db import session_scope
 from inboxd.models import Agent, Message, Ticket
@@ -153,7 +154,7 @@ def test_customer_token_from_a_stranger_opens_a_new_ticket(rt: Runtime) -> None:
     result = deliver(
         rt,
         mail(
-            sender="Slack <no-reply@slack.test>",
+            sender="Some Service <no-reply@service.test>",
             to=customer_token_address(rt, ticket),
             subject="Confirm your email address",
             body="Your code is 123-456.\n",
@@ -161,8 +162,18 @@ def test_customer_token_from_a_stranger_opens_a_new_ticket(rt: Runtime) -> None:
     )
     assert result.result == "created"
     assert result.ticket != ticket
-    assert show(rt, result.ticket)["requester"] == "no-reply@slack.test"
+    assert show(rt, result.ticket)["requester"] == "no-reply@service.test"
     assert len(show(rt, ticket)["messages"]) == 1
+
+
+BAD_TOKEN_KINDS = (
+    "garbled",
+    "truncated",
+    "other-secret",
+    "for-a-ticket-that-does-not-exist",
+    "ticket-number-as-plus-address",
+    "not-our-domain",
+)
 
 
 def _bad_token_addresses(rt: Runtime, ticket: int) -> dict[str, str]:
@@ -180,17 +191,7 @@ def _bad_token_addresses(rt: Runtime, ticket: int) -> dict[str, str]:
     }
 
 
-@pytest.mark.parametrize(
-    "kind",
-    [
-        "garbled",
-        "truncated",
-        "other-secret",
-        "for-a-ticket-that-does-not-exist",
-        "ticket-number-as-plus-address",
-        "not-our-domain",
-    ],
-)
+@pytest.mark.parametrize("kind", BAD_TOKEN_KINDS)
 def test_a_token_that_does_not_verify_is_ignored(rt: Runtime, kind: str) -> None:
     ticket, _ = open_ticket(rt)
     address = _bad_token_addresses(rt, ticket)[kind]
@@ -326,6 +327,27 @@ def _conversations() -> dict[str, list[bytes]]:
     return threads
 
 
+def _place(rt: Runtime, order: list[bytes], run: int) -> dict[str, int | None]:
+    """Ingest `order` and say where each Message-ID is once all have arrived.
+
+    Each run's Message-IDs get their own suffix, so several runs share one database. The
+    ticket is read back at the end: a late message may join two tickets into one.
+    """
+    arrived = []
+    for raw in order:
+        result = deliver(rt, raw.replace(b"@", f".run{run}@".encode()))
+        assert result.result in ("created", "appended"), result
+        assert result.message_id is not None
+        arrived.append(result.message_id)
+    with session_scope(rt.engine) as session:
+        return {
+            msgid.replace(f".run{run}@", "@"): session.exec(
+                select(Message.ticket_id).where(Message.message_id == msgid)
+            ).one()
+            for msgid in arrived
+        }
+
+
 def test_arrival_order_does_not_change_where_messages_land(rt: Runtime) -> None:
     threads = _conversations()
     expected = {
@@ -337,15 +359,47 @@ def test_arrival_order_does_not_change_where_messages_land(rt: Runtime) -> None:
     orders = [list(messages), list(reversed(messages))]
     orders += [rng.sample(messages, len(messages)) for _ in range(6)]
     for run, order in enumerate(orders):
-        # One database for every run: each run's Message-IDs get their own suffix.
-        placement = {}
-        for raw in order:
-            renamed = raw.replace(b"@", f".run{run}@".encode())
-            result = deliver(rt, renamed)
-            assert result.result in ("created", "appended"), result
-            assert result.message_id is not None
-            placement[result.message_id.replace(f".run{run}@", "@")] = result.ticket
-        assert partition(placement) == expected, f"run {run}"
+        assert partition(_place(rt, order, run)) == expected, f"order {run}"
+
+
+def test_arrival_order_does_not_matter_when_replies_carry_only_in_reply_to(
+    rt: Runtime,
+) -> None:
+    # Some mailers write In-Reply-To but no References (RFC 5322 only says SHOULD).
+    # When the middle message of A <- B <- C arrives last, it alone links A and C.
+    a, b, c = "<a@mail.example.org>", "<b@mail.example.org>", "<c@mail.example.org>"
+    chain = {
+        "A": mail(message_id=a, subject="Backup failed"),
+        "B": mail(message_id=b, in_reply_to=a, subject="Re: Backup failed"),
+        "C": mail(message_id=c, in_reply_to=b, subject="Re: Backup failed"),
+    }
+    results = {}
+    for run, order in enumerate(itertools.permutations("ABC")):
+        placed = partition(_place(rt, [chain[k] for k in order], run))
+        results["".join(order)] = sorted(sorted(group) for group in placed)
+    assert results == {order: [[a, b, c]] for order in results}
+
+
+def test_a_forged_message_id_cannot_pull_a_waiting_ticket_onto_a_strangers(rt: Runtime) -> None:
+    # Carol's reply names <lost@...>, which never arrived; her ticket waits for it.
+    carol = deliver(rt, mail(in_reply_to="<lost@mail.example.org>", subject="Re: contract"))
+    mallory = deliver(rt, mail(sender="mallory@evil.test", subject="hello"))
+    # Mallory forges the lost message's Message-ID, as a reply to her own ticket.
+    forged = deliver(
+        rt,
+        mail(
+            sender="mallory@evil.test",
+            message_id="<lost@mail.example.org>",
+            in_reply_to=mallory.message_id,
+            subject="Re: hello",
+        ),
+    )
+    assert forged.ticket == mallory.ticket
+    with session_scope(rt.engine) as session:
+        carol_ticket = session.get(Ticket, carol.ticket)
+        assert carol_ticket is not None and carol_ticket.merged_into is None
+        mine = session.exec(select(Message).where(Message.ticket_id == carol.ticket)).all()
+        assert [m.from_email for m in mine] == ["carol@example.org"]
 
 
 def _msgid_of(raw: bytes) -> list[bytes]:
@@ -383,10 +437,10 @@ def _misplaced(placement: dict[str, int | None], conversation: dict[str, str]) -
     return wrong + sum(len(c) - 1 for c in owners.values())
 
 
-@pytest.mark.skipif(not GEN_CORPUS.exists(), reason=f"{GEN_CORPUS} not found")
 def test_generated_corpus_lands_by_conversation_in_any_order(tmp_path: Path) -> None:
     # SQLite only: three fresh databases of 300 messages each; the rules themselves
     # are exercised on PostgreSQL by the tests above.
+    require(GEN_CORPUS.exists(), f"corpus generator not found at {GEN_CORPUS}")
     corpus = _generate_corpus(tmp_path / "corpus")
     conversation = {msgid: conv for _, msgid, conv in corpus}
     expected = partition({msgid: int(conv) for msgid, conv in conversation.items()})
@@ -418,6 +472,7 @@ def test_generated_corpus_lands_by_conversation_in_any_order(tmp_path: Path) -> 
     "sender",
     [
         pytest.param(CAROL, id="requester"),
+        pytest.param("CAROL@EXAMPLE.ORG", id="requester-in-capitals"),
         pytest.param(DAVE, id="cc"),
         pytest.param(BOB, id="agent"),
     ],
