@@ -6,12 +6,15 @@ from pathlib import Path
 
 import typer
 
-from cli.common import ConfigOption, errors, open_rt
+from cli.common import ConfigOption, errors, log_to_terminal, open_rt
+from inboxd import checks, daemon
 from inboxd import config as config_mod
 
 
 def register(app: typer.Typer) -> None:
     app.command("init")(init)
+    app.command("serve")(serve)
+    app.command("check")(check)
 
 
 def init(config: ConfigOption = None) -> None:
@@ -34,3 +37,35 @@ def init(config: ConfigOption = None) -> None:
         rt = open_rt(path)
         typer.echo(f"data in {rt.config.data_dir}")
         typer.echo(f"database {rt.engine.url.render_as_string(hide_password=True)}")
+
+
+def serve(config: ConfigOption = None) -> None:
+    """Run the daemon: SMTP listener, IMAP poller, ingest worker, outbound sender, web.
+
+    Logs where it listens; SIGTERM or Ctrl-C stops it cleanly (exit 0).
+
+    Example: inboxd serve --config /etc/inboxd/inboxd.toml
+    """
+    with errors():
+        rt = open_rt(config)
+        log_to_terminal()
+        raise typer.Exit(daemon.serve(rt))
+
+
+def check(config: ConfigOption = None) -> None:
+    """Validate the config and reach every configured server; say what works and what not.
+
+    Example: inboxd check
+    """
+    with errors():
+        cfg = config_mod.load(config)
+        typer.echo(f"ok    config {cfg.source}")
+        failures = 0
+        for line in checks.run_checks(cfg):
+            typer.echo(f"{'ok' if line.ok else 'FAIL':<5} {line.what}: {line.detail}")
+            if not line.ok:
+                failures += 1
+                if line.fix:
+                    typer.echo(f"      fix: {line.fix}")
+        if failures:
+            raise typer.Exit(1)

@@ -56,6 +56,21 @@ def _log_to_file(path: Path) -> None:
     root.propagate = False
 
 
+def log_to_terminal() -> None:
+    """For `inboxd serve`: one line per event on stderr (tracebacks stay in the log file)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    handler.addFilter(lambda record: not record.exc_info or _strip_traceback(record))
+    logging.getLogger("inboxd").addHandler(handler)
+
+
+def _strip_traceback(record: logging.LogRecord) -> bool:
+    # The file handler has already written the traceback; the terminal gets the message.
+    record.exc_info = None
+    record.exc_text = None
+    return True
+
+
 def print_json(data: Any) -> None:
     typer.echo(json.dumps(data, ensure_ascii=False, indent=None))
 

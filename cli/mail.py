@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated
 
 import typer
 
 from cli.common import ConfigOption, JsonOption, errors, open_rt, print_json, table
-from inboxd import pipeline, queries
+from inboxd import outbound, pipeline, queries
 from inboxd.db import session_scope
 from inboxd.errors import NotFound
 from inboxd.sources import iter_messages
 
 quarantine_app = typer.Typer(invoke_without_command=True)
+outbox_app = typer.Typer(invoke_without_command=True)
 
 
 def register(app: typer.Typer) -> None:
     app.command("ingest")(ingest)
     app.add_typer(quarantine_app, name="quarantine")
+    app.add_typer(outbox_app, name="outbox")
 
 
 def ingest(
@@ -34,20 +37,39 @@ def ingest(
     with errors():
         rt = open_rt(config)
         counts: dict[str, int] = {}
-        for source, raw in iter_messages(paths):
-            result = pipeline.ingest(rt, raw, source)
-            counts[result.result] = counts.get(result.result, 0) + 1
-            if json:
-                print_json(result.to_json())
-            else:
-                ticket = f"#{result.ticket}" if result.ticket else "-"
-                note = (
-                    f" ({result.reason})" if result.result in ("quarantined", "duplicate") else ""
-                )
-                typer.echo(f"{result.result:<11} {ticket:<8} {source}{note}")
+        messages = (pipeline.Incoming(raw, source) for source, raw in iter_messages(paths))
+        # The files stay on disk, so messages are committed in batches: one fsync per
+        # batch, and each result is printed only once its batch is durable.
+        for batch, prepared in pipeline.prepare_ahead(_batched(messages, BATCH)):
+            for result in pipeline.ingest_batch(rt, batch, prepared):
+                counts[result.result] = counts.get(result.result, 0) + 1
+                _print_result(result, json)
         if not json:
             summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "no messages"
             typer.echo(summary, err=True)
+
+
+BATCH = 50
+
+
+def _batched(items: Iterator[pipeline.Incoming], size: int) -> Iterator[list[pipeline.Incoming]]:
+    batch: list[pipeline.Incoming] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _print_result(result: pipeline.IngestResult, json: bool) -> None:
+    if json:
+        print_json(result.to_json())
+        return
+    ticket = f"#{result.ticket}" if result.ticket else "-"
+    note = f" ({result.reason})" if result.result in ("quarantined", "duplicate") else ""
+    typer.echo(f"{result.result:<11} {ticket:<8} {result.source}{note}")
 
 
 @quarantine_app.callback()
@@ -117,3 +139,61 @@ def quarantine_retry(
             failed = failed or result.result == "quarantined"
         if failed:
             raise typer.Exit(1)
+
+
+@outbox_app.callback()
+def outbox_list(
+    ctx: typer.Context,
+    config: ConfigOption = None,
+    json: JsonOption = False,
+    failed: Annotated[
+        bool, typer.Option("--failed", help="Only mail that failed for good.")
+    ] = False,
+) -> None:
+    """List outgoing mail that is queued or failed, with its last error.
+
+    Example: inboxd outbox --failed
+    """
+    if ctx.invoked_subcommand is not None:
+        ctx.obj = {"config": config, "json": json}
+        return
+    with errors():
+        rt = open_rt(config)
+        with session_scope(rt.engine) as session:
+            rows = outbound.list_outbox(session, failed_only=failed)
+            if json:
+                print_json([queries.outbound_json(r) for r in rows])
+                return
+            table(
+                ["ID", "STATUS", "TRIES", "TICKET", "TO", "NEXT TRY", "LAST ERROR"],
+                [
+                    (
+                        r.id,
+                        r.status,
+                        r.attempts,
+                        r.ticket_id or "-",
+                        ", ".join(r.rcpt_to),
+                        queries.iso(r.next_attempt_at) if r.status == "queued" else "-",
+                        r.last_error or "",
+                    )
+                    for r in rows
+                ],
+                [5, 7, 5, 6, 30, 20, 50],
+            )
+
+
+@outbox_app.command("retry")
+def outbox_retry(
+    ctx: typer.Context,
+    row_id: Annotated[int, typer.Argument(metavar="ID", help="Outbound mail id.")],
+    config: ConfigOption = None,
+) -> None:
+    """Queue a failed or waiting mail again, due now, with fresh attempts.
+
+    Example: inboxd outbox retry 12
+    """
+    config = config or (ctx.obj or {}).get("config")
+    with errors():
+        rt = open_rt(config)
+        row = outbound.retry(rt.engine, row_id)
+        typer.echo(f"{row.id}: queued again for {', '.join(row.rcpt_to)}")

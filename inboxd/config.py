@@ -23,6 +23,8 @@ DEFAULT_TEXT_PATH = Path(__file__).with_name("default_config.toml")
 
 _ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 Port = Annotated[int, Field(ge=1, le=65535)]
+# Listeners may use port 0: "any free port" (tests; the daemon logs the one it got).
+ListenPort = Annotated[int, Field(ge=0, le=65535)]
 
 
 class _Section(BaseModel):
@@ -41,12 +43,16 @@ class InboxdSection(_Section):
     aliases: tuple[str, ...] = ()
     data_dir: str = "data"
     database_url: str = ""
+    database_timeout_seconds: float = Field(default=30, gt=0)
     web_base_url: str = "http://127.0.0.1:8025"
     secret_key: str = ""
     secret_key_env: str = ""
     secret_key_file: str = "data/secret.key"
     subject_tag: str = "[#{id}]"
     plus_addressing: bool = True
+    templates_dir: str = ""
+    acknowledge: bool = True
+    max_acks_per_sender_per_hour: int = Field(default=3, ge=0)
 
     @field_validator("support_address")
     @classmethod
@@ -78,12 +84,16 @@ class InboxdSection(_Section):
 class SmtpSection(_Section):
     enabled: bool = True
     host: str = "127.0.0.1"
-    port: Port = 2525
+    port: ListenPort = 2525
     max_message_bytes: int = Field(default=26_214_400, ge=1024)
     max_recipients: int = Field(default=50, ge=1, le=1000)
     lmtp: bool = False
     tls_cert_file: str = ""
     tls_key_file: str = ""
+    max_connections: int = Field(default=100, ge=1)
+    idle_seconds: int = Field(default=300, ge=1)
+    session_seconds: int = Field(default=1800, ge=1)
+    min_free_disk_mb: int = Field(default=200, ge=0)
 
 
 class ImapSection(_Section):
@@ -119,6 +129,7 @@ class OutboundSection(_Section):
     password_env: str = ""
     password_file: str = ""
     max_attempts: int = Field(default=10, ge=1)
+    retry_seconds: float = Field(default=60, gt=0)
 
 
 class WebSection(_Section):

@@ -26,25 +26,39 @@ from inboxd.errors import DatabaseUnavailable
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for `url`, with SQLite's durability and concurrency settings applied."""
+def make_engine(url: str, timeout_seconds: float = 30) -> Engine:
+    """An engine for `url`, with durability and lock-wait settings applied.
+
+    `timeout_seconds` bounds how long a statement waits for a lock (SQLite's busy
+    timeout, PostgreSQL's lock_timeout), so a locked database turns into an error the
+    SMTP edge can answer with 451 instead of a session that hangs.
+    """
+    wait_ms = max(1, int(timeout_seconds * 1000))
     if url.startswith("sqlite"):
         path = url.split(":///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30})
-        event.listen(engine, "connect", _sqlite_pragmas)
+        engine = create_engine(url, connect_args={"timeout": timeout_seconds})
+
+        def sqlite_settings(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={wait_ms}")
+            cursor.close()
+
+        event.listen(engine, "connect", sqlite_settings)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, pool_pre_ping=True)
 
+    def pg_settings(dbapi_conn: Any, _record: Any) -> None:
+        with dbapi_conn.cursor() as cursor:
+            cursor.execute(f"SET lock_timeout = {wait_ms}")
+        dbapi_conn.commit()
 
-def _sqlite_pragmas(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
-    cursor = dbapi_conn.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=FULL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
+    event.listen(engine, "connect", pg_settings)
+    return engine
 
 
 def migrate(engine: Engine) -> None:

@@ -12,12 +12,15 @@ from __future__ import annotations
 import hashlib
 import re
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, or_, select
 
 from inboxd.models import Message
 from inboxd.parse import ParsedMessage
 
 _SPACE = re.compile(r"\s+")
+# mbox exports escape a "From " line with ">" to different depths (Pony Mail's three
+# exports of one archive have ">>From" and ">>>From" for the same line).
+_MBOX_FROM = re.compile(r"(?m)^>+From ")
 
 
 def fingerprint(msg: ParsedMessage) -> str:
@@ -25,8 +28,8 @@ def fingerprint(msg: ParsedMessage) -> str:
     h = hashlib.sha256()
     sender = msg.sender.email if msg.sender else ""
     date = msg.date.isoformat() if msg.date else ""
-    # Archives re-wrap and re-escape bodies ("From " -> ">From "); compare the words.
-    text = _SPACE.sub(" ", msg.text.replace("\n>From ", "\nFrom ")).strip()
+    # Archives re-wrap and re-escape bodies; compare the words.
+    text = _SPACE.sub(" ", _MBOX_FROM.sub("From ", msg.text)).strip()
     for piece in (sender, date, msg.subject, text):
         h.update(piece.encode("utf-8", "surrogatepass"))
         h.update(b"\x00")
@@ -35,14 +38,17 @@ def fingerprint(msg: ParsedMessage) -> str:
     return h.hexdigest()
 
 
-def find_duplicate(
-    session: Session, raw_sha256: str, msg: ParsedMessage | None, fp: str | None
-) -> Message | None:
-    """The stored copy of this message, if there is one."""
-    same_bytes = session.exec(select(Message).where(Message.raw_sha256 == raw_sha256)).first()
-    if same_bytes is not None or msg is None or fp is None:
-        return same_bytes
-    query = select(Message).where(Message.fingerprint == fp)
-    if msg.message_id:
-        query = query.where(Message.message_id == msg.message_id)
-    return session.exec(query).first()
+def find_copy(
+    session: Session, raw_sha256: str, msg: ParsedMessage, fp: str
+) -> tuple[Message | None, str]:
+    """The stored copy of this message and how it matched ("same bytes", "same
+    message"), in one query for both checks."""
+    query = select(Message).where(
+        or_(col(Message.raw_sha256) == raw_sha256, col(Message.fingerprint) == fp)
+    )
+    for found in session.exec(query):
+        if found.raw_sha256 == raw_sha256:
+            return found, "same bytes"
+        if found.fingerprint == fp and found.message_id == msg.message_id:
+            return found, "same message"
+    return None, ""

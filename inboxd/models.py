@@ -162,3 +162,60 @@ class Quarantine(SQLModel, table=True):
     attempts: int = 1
     released_at: datetime | None = None
     released_to: int | None = Field(default=None, foreign_key="message.id")
+
+
+class Inbound(SQLModel, table=True):
+    """The spool: a received message waiting to go through the pipeline.
+
+    A row and its raw bytes are committed before SMTP answers 250 (or before IMAP flags
+    the message); the worker processes it afterwards, so a crash in between only delays
+    it. `state` is pending, done or failed.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    raw_sha256: str = Field(foreign_key="raw_message.sha256", index=True)
+    source: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    mail_from: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    rcpt_to: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    received_at: datetime = Field(default_factory=utcnow)
+    state: str = Field(default="pending", max_length=16, index=True)
+    attempts: int = 0
+    claimed_until: datetime | None = None
+    result: str | None = Field(default=None, max_length=16)
+    ticket_id: int | None = None
+    processed_at: datetime | None = None
+
+
+class Outbound(SQLModel, table=True):
+    """A mail inboxd sends, queued in the same transaction as the change that caused it.
+
+    The Message-ID is fixed when the row is made, so a retry after an unclear failure
+    sends the very same mail. `status` is queued, sent or failed.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int | None = Field(default=None, foreign_key="ticket.id", index=True)
+    message_id: str = Field(max_length=998, unique=True)
+    purpose: str = Field(default="", max_length=32)
+    mail_from: str = Field(max_length=320)
+    rcpt_to: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    raw: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    status: str = Field(default="queued", max_length=16, index=True)
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow, index=True)
+    claimed_until: datetime | None = None
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = None
+
+
+class ImapState(SQLModel, table=True):
+    """Where the IMAP poller is in each folder: the UIDVALIDITY seen and the last UID done."""
+
+    __tablename__ = "imap_state"
+
+    account: str = Field(primary_key=True, max_length=400)
+    folder: str = Field(primary_key=True, max_length=400)
+    uidvalidity: int = 0
+    last_uid: int = 0
+    updated_at: datetime = Field(default_factory=utcnow)

@@ -15,9 +15,13 @@ is quarantined by the pipeline with its raw bytes.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import inspect
 import io
+import logging
 import mimetypes
+import quopri
 import re
 import time
 from collections.abc import Iterable
@@ -36,6 +40,10 @@ from inboxd.htmltext import html_to_text
 # import; they are noise to an admin reading inboxd's output.
 with contextlib.redirect_stderr(io.StringIO()):
     from flanker.addresslib import address as flanker_address
+# flanker logs a warning for every address it cannot parse; for hostile senders that is
+# the expected answer, which parse.py turns into `sender_problem`, not terminal noise.
+for _name in ("flanker", "flanker.addresslib._parser.lexer"):
+    logging.getLogger(_name).setLevel(logging.ERROR)
 
 # Limits. Real support mail stays far below each: the largest header block seen in the
 # corpora is ~40 KB (long References chains); the most parts ~150 (newsletters with
@@ -51,7 +59,10 @@ _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _CONTENT_TYPE_LINE = re.compile(rb"(?im)^content-type[ \t]*:")
 _MSGID = re.compile(r"<([^<>\s]+)>")
 _LOOKS_LIKE_ADDRESS = re.compile(r"[^\s@<>\"'(),;:]+@[^\s@<>\"'(),;:]+\.[^\s@<>\"'(),;:]+")
-_FILENAME_UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]+")
+_GETADDRESSES_STRICT = "strict" in inspect.signature(getaddresses).parameters
+# Path separators, control characters, and bidi controls that make "invoice\u202egpj.exe"
+# display as "invoiceexe.jpg".
+_FILENAME_UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|\u200e\u200f\u202a-\u202e\u2066-\u2069]+")
 
 
 @dataclass(frozen=True)
@@ -112,6 +123,9 @@ class ParsedMessage:
 def parse_message(raw: bytes) -> ParsedMessage:
     """Parse raw bytes; raise ParseRejected when the message exceeds a limit."""
     deadline = time.monotonic() + MAX_PARSE_SECONDS
+    # A UTF-8 byte order mark before the headers (Windows tools that save .eml files,
+    # MimeKit's feedback-report fixture) would hide every header from the parser.
+    raw = _obsolete_header_colons(raw.removeprefix(b"\xef\xbb\xbf"))
     _check_shape(raw)
     try:
         msg = BytesParser(policy=compat32).parsebytes(raw)
@@ -132,8 +146,13 @@ def parse_message(raw: bytes) -> ParsedMessage:
     def values(name: str) -> list[str]:
         return [v for k, v in raw_headers if k.lower() == name]
 
+    def address_values(name: str) -> list[str]:
+        # RFC 6532 allows UTF-8 in addresses; raw 8-bit bytes arrive as surrogate escapes
+        # and are decoded before any address parser sees them.
+        return [_unescape_8bit(v, hint) for v in values(name)]
+
     headers = [(clean_header_text(k), decode_header(v, hint)) for k, v in raw_headers]
-    sender, ambiguous, problem = _sender(values("from"), hint)
+    sender, ambiguous, problem = _sender(address_values("from"), hint)
     text = body.text()
     return ParsedMessage(
         message_id=_first_msgid(next(iter(values("message-id")), None)),
@@ -143,9 +162,9 @@ def parse_message(raw: bytes) -> ParsedMessage:
         sender=sender,
         sender_ambiguous=ambiguous,
         sender_problem=problem,
-        to=_addresses(values("to"), hint),
-        cc=_addresses(values("cc"), hint),
-        reply_to=_addresses(values("reply-to"), hint),
+        to=_addresses(address_values("to"), hint),
+        cc=_addresses(address_values("cc"), hint),
+        reply_to=_addresses(address_values("reply-to"), hint),
         date=_date(next(iter(values("date")), None)),
         text=text,
         html=body.html(),
@@ -154,6 +173,19 @@ def parse_message(raw: bytes) -> ParsedMessage:
         stripped_internal_headers=len(internal),
         defects=[type(d).__name__ for d in msg.defects],
     )
+
+
+_OBS_COLON = re.compile(rb"(?m)^([!-9;-~]+)[ \t]+:")
+
+
+def _obsolete_header_colons(raw: bytes) -> bytes:
+    """RFC 5322's obsolete syntax allows space before a header's colon ("From  : x");
+    the stdlib parser does not, and would read the whole message as body."""
+    end = _HEADER_END.search(raw, 0, MAX_HEADER_BYTES + 4)
+    head = raw[: end.start()] if end else raw[:MAX_HEADER_BYTES]
+    if not _OBS_COLON.search(head):
+        return raw
+    return _OBS_COLON.sub(rb"\1:", head) + raw[len(head) :]
 
 
 def _check_shape(raw: bytes) -> None:
@@ -266,10 +298,22 @@ class _Body:
         ctype = part.get_content_type()
         if ctype == "message/rfc822" or part.is_multipart():
             inner = _children(part)
-            inner_msg = inner[0] if inner else part
-            data = inner_msg.as_bytes(policy=compat32) if inner_msg is not part else b""
+            cte = (_raw_header(part, "content-transfer-encoding") or "").strip().lower()
+            if inner and cte in ("base64", "quoted-printable"):
+                # A message/rfc822 part sent encoded (RFC 2046 forbids it; Yandex does
+                # it): the stdlib takes the encoded text for the message; decode it.
+                text = inner[0].as_bytes(policy=compat32)
+                data = base64.b64decode(text) if cte == "base64" else quopri.decodestring(text)
+                subject = None
+            elif inner:
+                data = inner[0].as_bytes(policy=compat32)
+                subject = _raw_header(inner[0], "subject")
+            else:
+                payload = part.get_payload(decode=True)
+                data = payload if isinstance(payload, bytes) else b""
+                subject = None
             if not filename:
-                filename = (decode_header(_raw_header(inner_msg, "subject")) or "message") + ".eml"
+                filename = (decode_header(subject) or "message") + ".eml"
         else:
             payload = part.get_payload(decode=True)
             data = payload if isinstance(payload, bytes) else b""
@@ -292,7 +336,15 @@ def _raw_header(part: Message, name: str) -> str | None:
 def _filename(part: Message) -> str | None:
     """The attachment's name, decoded with our charset rules (RFC 2231 or encoded words)."""
     for param, header in (("filename", "content-disposition"), ("name", "content-type")):
-        value = part.get_param(param, header=header)
+        raw_value = _raw_header(part, header)
+        if raw_value and not raw_value.isascii():
+            # Raw 8-bit parameters: the stdlib would replace the bytes with U+FFFD, so
+            # the header is decoded first and its parameters read from the result.
+            holder = Message()
+            holder[header] = _unescape_8bit(raw_value, None)
+            value = holder.get_param(param, header=header)
+        else:
+            value = part.get_param(param, header=header)
         if isinstance(value, tuple):
             # RFC 2231: (charset, language, percent-decoded text as latin-1 code points).
             charset, _lang, text = value
@@ -301,6 +353,14 @@ def _filename(part: Message) -> str | None:
         if value:
             return str(value)
     return None
+
+
+def _unescape_8bit(value: str, hint: str | None) -> str:
+    """A raw header value with its 8-bit bytes decoded (UTF-8 first, then the hint)."""
+    if value.isascii():
+        return value
+    data = value.encode("utf-8", "surrogateescape")
+    return decode_bytes(data, hint or "utf-8")
 
 
 def _children(part: Message) -> list[Message]:
@@ -361,6 +421,15 @@ def _date(value: str | None) -> datetime | None:
         return None
 
 
+def _getaddresses(values: list[str]) -> list[tuple[str, str]]:
+    # Python 3.13 (and patched 3.11/3.12) answer ('', '') for addresses their strict mode
+    # finds ambiguous. inboxd flags ambiguity itself (flanker and the display-name check
+    # in _sender), with a reason, so every Python version gives the same result.
+    if _GETADDRESSES_STRICT:
+        return getaddresses(values, strict=False)  # type: ignore[call-arg,unused-ignore]
+    return getaddresses(values)
+
+
 def _valid_addr(email: str) -> bool:
     local, _, domain = email.rpartition("@")
     return bool(local) and bool(domain) and "@" not in local.strip('"') and " " not in email
@@ -369,7 +438,7 @@ def _valid_addr(email: str) -> bool:
 def _addresses(values: list[str], hint: str | None) -> list[Address]:
     out: list[Address] = []
     try:
-        pairs = getaddresses([str(v) for v in values])
+        pairs = _getaddresses([str(v) for v in values])
     except RecursionError:
         # Thousands of nested comments or group colons exhaust the stdlib's recursive
         # address parser (seen in MimeKit's stack-overflow fixture): no usable address.

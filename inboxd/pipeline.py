@@ -13,6 +13,11 @@ nothing accepted is ever lost and `inboxd quarantine retry` can re-run it.
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
+import traceback
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -20,17 +25,18 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session, col, select
 
-from inboxd import store
+from inboxd import notify, spool, store
 from inboxd.classify import Classification, classify
 from inboxd.db import session_scope
-from inboxd.dedupe import find_duplicate, fingerprint
+from inboxd.dedupe import find_copy, fingerprint
 from inboxd.errors import DatabaseUnavailable, NotFound, ParseRejected
-from inboxd.models import Agent, Message, Quarantine, ThreadKey, Ticket, utcnow
+from inboxd.models import Agent, Message, Quarantine, Ticket, utcnow
 from inboxd.parse import ParsedMessage, parse_message
 from inboxd.quotes import strip_quoted, strip_quoted_html
 from inboxd.runtime import Runtime
 from inboxd.subjects import clean_subject, subject_tag_pattern
-from inboxd.threader import ThreadDecision, find_ticket, tickets_waiting_for
+from inboxd.threader import ThreadDecision, find_ticket, known_keys, tickets_waiting_for
+from inboxd.tokens import is_ours
 
 log = logging.getLogger(__name__)
 
@@ -52,51 +58,183 @@ class IngestResult:
         return asdict(self)
 
 
+class _StageFailed(Exception):
+    """A pure stage hit a bug; the batch is redone message by message to isolate it."""
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One message to ingest. With `spool_id`, its spool row is marked done in the same
+    transaction, so a crash can neither lose the message nor process it twice."""
+
+    raw: bytes
+    source: str = ""
+    envelope_to: tuple[str, ...] = ()
+    spool_id: int | None = None
+
+
 def ingest(
-    rt: Runtime, raw: bytes, source: str = "", envelope_to: tuple[str, ...] = ()
+    rt: Runtime,
+    raw: bytes,
+    source: str = "",
+    envelope_to: tuple[str, ...] = (),
+    spool_id: int | None = None,
 ) -> IngestResult:
     """Process one raw RFC 5322 message; never raises for bad mail."""
+    return ingest_batch(rt, [Incoming(raw, source, envelope_to, spool_id)])[0]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The pure stages' output for one message: parsed, new text, fingerprint.
+
+    Computed by `prepare()`, which touches no database, so it can run ahead in another
+    process while this one writes (`prepare_ahead`). `rejected` is the parser's reason
+    to quarantine; `error` a bug's description (with `trace` for the log).
+    """
+
+    msg: ParsedMessage | None
+    new_text: str = ""
+    fp: str = ""
+    rejected: str | None = None
+    error: str | None = None
+    trace: str = ""
+
+
+def prepare(raw: bytes) -> Prepared:
+    """Parse -> strip quotes -> fingerprint. Pure; never raises."""
+    try:
+        msg = parse_message(raw)
+    except ParseRejected as exc:
+        return Prepared(None, rejected=exc.reason)
+    except Exception as exc:
+        return Prepared(None, error=f"{type(exc).__name__}: {exc}", trace=traceback.format_exc())
+    try:
+        if msg.text or not msg.html:
+            new_text = strip_quoted(msg.text)
+        else:
+            new_text = strip_quoted_html(msg.html)
+        return Prepared(msg, new_text, fingerprint(msg))
+    except Exception as exc:
+        return Prepared(None, error=f"{type(exc).__name__}: {exc}", trace=traceback.format_exc())
+
+
+def _prepare_many(raws: list[bytes]) -> list[Prepared]:
+    return [prepare(raw) for raw in raws]
+
+
+def prepare_ahead(
+    batches: Iterable[list[Incoming]],
+) -> Iterator[tuple[list[Incoming], list[Prepared]]]:
+    """Yield each batch with its prepared messages, preparing the next batch meanwhile
+    in a second process: parsing is CPU work, writing is mostly waiting on the database,
+    and the machines inboxd runs on have more than one core."""
+    iterator = iter(batches)
+    first = next(iterator, None)
+    if first is None:
+        return
+    second = next(iterator, None)
+    if second is None:
+        # One batch: not worth a process.
+        yield first, _prepare_many([i.raw for i in first])
+        return
+    context = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        pending = pool.submit(_prepare_many, [i.raw for i in second])
+        yield first, _prepare_many([i.raw for i in first])
+        current = second
+        for following in iterator:
+            ready = pending.result()
+            pending = pool.submit(_prepare_many, [i.raw for i in following])
+            yield current, ready
+            current = following
+        yield current, pending.result()
+
+
+def ingest_batch(
+    rt: Runtime, items: Sequence[Incoming], prepared: Sequence[Prepared] | None = None
+) -> list[IngestResult]:
+    """Process several messages in one transaction (one commit, one fsync for all).
+
+    Used where the messages are durable already (files given to `inboxd ingest`, rows
+    in the spool): a crash loses only uncommitted work that is redone from there. If any
+    message hits a bug, the batch is rolled back and redone one message at a time, so
+    only that message is quarantined.
+    """
     try:
         with session_scope(rt.engine) as session:
-            return _ingest(session, rt, raw, source, envelope_to)
+            results = []
+            # Ingest never changes agents, so one look-up serves the whole batch.
+            agents = {a.email: a for a in session.exec(select(Agent).where(Agent.active))}
+            for index, item in enumerate(items):
+                ready = prepared[index] if prepared is not None else None
+                result = _ingest(session, rt, item, agents, ready)
+                if item.spool_id is not None:
+                    spool.mark_done(session, item.spool_id, result.result, result.ticket)
+                results.append(result)
+            return results
     except (OperationalError, PoolTimeout) as exc:
         raise DatabaseUnavailable(f"database unavailable: {exc}") from None
     except Exception as exc:
+        if len(items) > 1:
+            return [
+                result
+                for index, item in enumerate(items)
+                for result in ingest_batch(
+                    rt, [item], [prepared[index]] if prepared is not None else None
+                )
+            ]
         # A bug, not bad mail. The traceback goes to the log; the message to quarantine.
-        log.exception("ingest of %s failed", source or "message")
-        reason = f"internal error: {type(exc).__name__}: {exc}"[:500]
-        return _quarantine(rt, raw, source, reason)
+        item = items[0]
+        if isinstance(exc, _StageFailed):
+            reason = f"internal error: {exc}"[:500]  # logged with its traceback already
+        else:
+            log.exception("ingest of %s failed", item.source or "message")
+            reason = f"internal error: {type(exc).__name__}: {exc}"[:500]
+        return [_quarantine(rt, item.raw, item.source, reason, item.spool_id)]
 
 
-def _quarantine(rt: Runtime, raw: bytes, source: str, reason: str) -> IngestResult:
+def _quarantine(
+    rt: Runtime, raw: bytes, source: str, reason: str, spool_id: int | None
+) -> IngestResult:
     try:
         with session_scope(rt.engine) as session:
             digest = store.store_raw(session, raw)
             store.quarantine(session, digest, source, reason)
+            if spool_id is not None:
+                spool.mark_done(session, spool_id, "quarantined", None)
     except (OperationalError, PoolTimeout) as exc:
         raise DatabaseUnavailable(f"database unavailable: {exc}") from None
     return IngestResult(source, "quarantined", None, None, reason)
 
 
 def _ingest(
-    session: Session, rt: Runtime, raw: bytes, source: str, envelope_to: tuple[str, ...]
+    session: Session,
+    rt: Runtime,
+    item: Incoming,
+    agents: dict[str, Agent],
+    ready: Prepared | None,
 ) -> IngestResult:
+    raw, source = item.raw, item.source
     digest = store.store_raw(session, raw)
-    if (same := find_duplicate(session, digest, None, None)) is not None:
-        return IngestResult(source, "duplicate", same.ticket_id, same.message_id, "same bytes")
-    try:
-        msg = parse_message(raw)
-    except ParseRejected as exc:
-        store.quarantine(session, digest, source, exc.reason)
-        return IngestResult(source, "quarantined", None, None, exc.reason)
-    if msg.message_id and _is_own(session, msg.message_id):
+    ready = ready or prepare(raw)
+    if ready.error is not None:
+        log.error("ingest of %s failed: %s\n%s", source or "message", ready.error, ready.trace)
+        raise _StageFailed(ready.error)
+    if ready.msg is None:
+        reason = ready.rejected or "unparseable"
+        store.quarantine(session, digest, source, reason)
+        return IngestResult(source, "quarantined", None, None, reason)
+    msg, fp = ready.msg, ready.fp
+    copy, how = find_copy(session, digest, msg, fp)
+    if copy is not None:
+        return IngestResult(source, "duplicate", copy.ticket_id, copy.message_id, how)
+    keys = known_keys(session, msg)
+    if any(k.msgid == msg.message_id and k.source == "own" for k in keys):
         return IngestResult(source, "duplicate", None, msg.message_id, "inboxd's own mail")
-    fp = fingerprint(msg)
-    if (dup := find_duplicate(session, digest, msg, fp)) is not None:
-        return IngestResult(source, "duplicate", dup.ticket_id, dup.message_id, "same message")
 
-    agents = {a.email: a for a in session.exec(select(Agent).where(Agent.active))}
-    kind = classify(msg, frozenset(agents))
+    agent_emails = frozenset(agents)
+    kind = classify(msg, agent_emails)
     tag = subject_tag_pattern(rt.config.inboxd.subject_tag)
     decision = find_ticket(
         session,
@@ -104,8 +242,10 @@ def _ingest(
         secret=rt.secret_key,
         support_addresses=rt.config.support_addresses,
         tag=tag,
-        envelope_to=envelope_to,
+        envelope_to=item.envelope_to,
         sender_is_agent=kind.kind == "agent",
+        keys=keys,
+        agents=agent_emails,
     )
     sender = msg.sender.email if msg.sender else ""
     created = decision.ticket_id is None
@@ -117,18 +257,15 @@ def _ingest(
         found = session.get(Ticket, decision.ticket_id)
         assert found is not None
         ticket = found
-    _save(session, rt, ticket, msg, digest, fp, source, kind, decision, agents)
+    _save(session, rt, ticket, msg, ready.new_text, digest, fp, source, kind, decision, agents)
     _after_message(session, rt, ticket, msg, kind, decision, created, agents)
+    if created:
+        notify.acknowledge(session, rt, ticket, msg, kind)
     assert ticket.id is not None
-    for waiting in tickets_waiting_for(session, msg, ticket.id):
+    for waiting in tickets_waiting_for(session, msg, ticket.id, keys, agent_emails):
         store.merge_tickets(session, waiting, ticket, "system")
     result = "created" if created else "appended"
     return IngestResult(source, result, ticket.id, msg.message_id, decision.reason)
-
-
-def _is_own(session: Session, msgid: str) -> bool:
-    query = select(ThreadKey).where(ThreadKey.msgid == msgid, ThreadKey.source == "own")
-    return session.exec(query).first() is not None
 
 
 def _message_kind(
@@ -152,6 +289,7 @@ def _save(
     rt: Runtime,
     ticket: Ticket,
     msg: ParsedMessage,
+    new_text: str,
     digest: str,
     fp: str,
     source: str,
@@ -160,7 +298,6 @@ def _save(
     agents: dict[str, Agent],
 ) -> Message:
     assert ticket.id is not None
-    new_text = strip_quoted(msg.text) if msg.text or not msg.html else strip_quoted_html(msg.html)
     message = Message(
         ticket_id=ticket.id,
         direction="in",
@@ -224,15 +361,16 @@ def _after_message(
     if decision.may_add_participants:
         # Only mail that proves it received ours (token, our own Message-ID) or opens the
         # ticket may subscribe people; see SPEC §5 and the 2024 Zendesk CC takeover.
-        ours = set(rt.config.support_addresses)
         wanted = [] if created else ([sender] if sender and kind.kind == "customer" else [])
         wanted += [a.email for a in (*msg.to, *msg.cc)]
-        for email in wanted:
-            local_base = email.split("+", 1)[0] + "@" + email.rpartition("@")[2]
-            if email in ours or local_base in ours or email in agents:
+        known = {ticket.requester} if created else None
+        for email in dict.fromkeys(wanted):
+            if is_ours(email, rt.config.support_addresses) or email in agents:
                 continue
-            store.add_participant(session, ticket, email, "cc", actor)
-    if kind.kind == "customer" and not created and ticket.status in _REOPEN_ON_CUSTOMER_REPLY:
+            store.add_participant(session, ticket, email, "cc", actor, known)
+    if created:
+        return  # a new ticket's status and updated_at are fresh already
+    if kind.kind == "customer" and ticket.status in _REOPEN_ON_CUSTOMER_REPLY:
         store.set_status(session, ticket, "open", actor)
     ticket.updated_at = utcnow()
     session.add(ticket)

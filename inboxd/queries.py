@@ -19,6 +19,7 @@ from inboxd.models import (
     Attachment,
     Event,
     Message,
+    Outbound,
     Participant,
     Quarantine,
     Ticket,
@@ -216,4 +217,20 @@ def quarantine_json(row: Quarantine) -> dict[str, Any]:
         "attempts": row.attempts,
         "released_at": iso(row.released_at),
         "released_to": row.released_to,
+    }
+
+
+def outbound_json(row: Outbound) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "ticket": row.ticket_id,
+        "purpose": row.purpose,
+        "message_id": row.message_id,
+        "to": row.rcpt_to,
+        "status": row.status,
+        "attempts": row.attempts,
+        "next_attempt_at": iso(row.next_attempt_at) if row.status == "queued" else None,
+        "last_error": row.last_error,
+        "created_at": iso(row.created_at),
+        "sent_at": iso(row.sent_at),
     }

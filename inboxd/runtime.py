@@ -37,7 +37,7 @@ def open_runtime(config: Config) -> Runtime:
     """Prepare data dir, secret key and schema, and load the config's agents."""
     config.data_dir.mkdir(parents=True, exist_ok=True)
     key = _secret_key(config)
-    engine = db.make_engine(config.database_url)
+    engine = db.make_engine(config.database_url, config.inboxd.database_timeout_seconds)
     db.migrate(engine)
     with db.session_scope(engine) as session:
         sync_agents(session, config)

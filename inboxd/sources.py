@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import mailbox
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,13 +44,27 @@ def _directory(path: Path) -> Iterator[tuple[str, bytes]]:
 
 def _file(path: Path) -> Iterator[tuple[str, bytes]]:
     with path.open("rb") as handle:
-        head = handle.read(5)
-    if head == b"From ":
-        box = mailbox.mbox(path, factory=None, create=False)
-        try:
-            for index, key in enumerate(box.iterkeys()):
-                yield f"{path}#{index + 1}", box.get_bytes(key)
-        finally:
-            box.close()
+        head = handle.read(8)
+    bom = head.startswith(b"\xef\xbb\xbf")
+    head = head.removeprefix(b"\xef\xbb\xbf")
+    if not head.startswith(b"From ") or head.startswith(b"From  :"):
+        yield str(path), path.read_bytes()
         return
-    yield str(path), path.read_bytes()
+    if not bom:
+        yield from _mbox(path, str(path))
+        return
+    # The mailbox module cannot see the first "From " line behind a byte order mark
+    # (MimeKit's unmunged.mbox.txt has one): read a copy without it.
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "mbox"
+        copy.write_bytes(path.read_bytes()[3:])
+        yield from _mbox(copy, str(path))
+
+
+def _mbox(path: Path, name: str) -> Iterator[tuple[str, bytes]]:
+    box = mailbox.mbox(path, factory=None, create=False)
+    try:
+        for index, key in enumerate(box.iterkeys()):
+            yield f"{name}#{index + 1}", box.get_bytes(key)
+    finally:
+        box.close()

@@ -12,7 +12,10 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
+from sqlalchemy import event as sa_event
+from sqlalchemy import insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
@@ -41,9 +44,13 @@ def store_raw(session: Session, raw: bytes) -> str:
     digest = sha256_hex(raw)
     values = {"sha256": digest, "size": len(raw), "data": raw, "stored_at": utcnow()}
     # INSERT .. ON CONFLICT DO NOTHING: two workers storing the same bytes both succeed.
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(insert(RawMessage).values(**values).on_conflict_do_nothing())
+    session.execute(_insert(session)(RawMessage).values(**values).on_conflict_do_nothing())
     return digest
+
+
+def _insert(session: Session) -> Any:
+    """The dialect's INSERT, which knows ON CONFLICT DO NOTHING."""
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
 def load_raw(session: Session, digest: str) -> bytes | None:
@@ -60,19 +67,38 @@ def record_event(
     from_value: str | None = None,
     to_value: str | None = None,
     message: Message | None = None,
-) -> Event:
+) -> None:
     """Append one line to a ticket's audit log."""
     assert ticket.id is not None
-    event = Event(
-        ticket_id=ticket.id,
-        actor=actor,
-        type=type_,
-        from_value=from_value,
-        to_value=to_value,
-        message_pk=message.id if message is not None else None,
-    )
-    session.add(event)
-    return event
+    # A plain INSERT: events are written often and never read back in the same
+    # transaction, so building ORM objects for them would only cost time.
+    row = {
+        "ticket_id": ticket.id,
+        "at": utcnow(),
+        "actor": actor[:320],
+        "type": type_,
+        "from_value": from_value,
+        "to_value": to_value,
+        "message_pk": message.id if message is not None else None,
+    }
+    # Written in one statement with the other events of the transaction (flush_events).
+    session.info.setdefault(_PENDING_EVENTS, []).append(row)
+
+
+_PENDING_EVENTS = "inboxd.pending_events"
+
+
+@sa_event.listens_for(Session, "before_commit")
+def flush_events(session: Session) -> None:
+    """Write the events recorded in this transaction (before commit, or before reading)."""
+    rows = session.info.pop(_PENDING_EVENTS, None)
+    if rows:
+        session.execute(insert(Event), rows)
+
+
+@sa_event.listens_for(Session, "after_rollback")
+def _forget_events(session: Session) -> None:
+    session.info.pop(_PENDING_EVENTS, None)
 
 
 def open_ticket(
@@ -84,7 +110,13 @@ def open_ticket(
     session.flush()
     assert ticket.id is not None
     if requester:
-        session.add(Participant(ticket_id=ticket.id, email=requester, role="requester"))
+        row = {
+            "ticket_id": ticket.id,
+            "email": requester,
+            "role": "requester",
+            "added_at": utcnow(),
+        }
+        session.execute(insert(Participant), [row])
     record_event(session, ticket, requester or "system", "created", None, "new")
     if followup_of is not None:
         record_event(session, ticket, "system", "followup", str(followup_of), str(ticket.id))
@@ -92,16 +124,31 @@ def open_ticket(
 
 
 def add_participant(
-    session: Session, ticket: Ticket, email: str, role: str, actor: str
-) -> Participant | None:
-    """Add an address to a ticket unless it is there already; return the new row."""
+    session: Session,
+    ticket: Ticket,
+    email: str,
+    role: str,
+    actor: str,
+    known: set[str] | None = None,
+) -> bool:
+    """Add an address to a ticket unless it is there already; say whether it was new.
+
+    `known`, when given, is the ticket's complete set of participants so far (a ticket
+    opened in this transaction); it saves a look-up and is updated.
+    """
     assert ticket.id is not None
-    if not email or session.get(Participant, (ticket.id, email)) is not None:
-        return None
-    participant = Participant(ticket_id=ticket.id, email=email, role=role)
-    session.add(participant)
+    if not email:
+        return False
+    if known is not None:
+        if email in known:
+            return False
+        known.add(email)
+    elif session.get(Participant, (ticket.id, email)) is not None:
+        return False
+    row = {"ticket_id": ticket.id, "email": email, "role": role, "added_at": utcnow()}
+    session.execute(insert(Participant), [row])
     record_event(session, ticket, actor, "participant", None, email)
-    return participant
+    return True
 
 
 def set_status(session: Session, ticket: Ticket, status: str, actor: str) -> None:
@@ -118,19 +165,10 @@ def remember_msgids(session: Session, ticket_id: int, msgids: dict[str, str]) ->
     """Record Message-IDs (msgid -> source) as belonging to a ticket, once each."""
     if not msgids:
         return
-    known = {
-        (k.msgid, k.source)
-        for k in session.exec(
-            select(ThreadKey).where(
-                ThreadKey.ticket_id == ticket_id,
-                ThreadKey.msgid.in_(list(msgids)),  # type: ignore[attr-defined]
-            )
-        )
-    }
-    known_ids = {m for m, _ in known}
-    for msgid, source in msgids.items():
-        if msgid not in known_ids:
-            session.add(ThreadKey(msgid=msgid, ticket_id=ticket_id, source=source))
+    rows = [{"msgid": m, "ticket_id": ticket_id, "source": s} for m, s in msgids.items()]
+    # A key the ticket has already stays as it is (unique msgid+ticket). executemany
+    # with one cached statement, whatever the number of keys.
+    session.execute(_insert(session)(ThreadKey).on_conflict_do_nothing(), rows)
 
 
 def save_attachments(

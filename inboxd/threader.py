@@ -48,12 +48,22 @@ def find_ticket(
     tag: re.Pattern[str],
     envelope_to: tuple[str, ...] = (),
     sender_is_agent: bool = False,
+    keys: list[ThreadKey] | None = None,
+    agents: frozenset[str] | None = None,
 ) -> ThreadDecision:
-    """Apply the rules of SPEC §5 to a parsed message."""
+    """Apply the rules of SPEC §5 to a parsed message.
+
+    `keys` (from `known_keys`) and `agents` (active agents' addresses) may be passed in
+    when the caller has them already; they are looked up otherwise.
+    """
+    if keys is None:
+        keys = known_keys(session, msg)
+    if agents is None:
+        agents = active_agents(session)
     decision = (
-        _by_token(session, msg, secret, support_addresses, envelope_to)
-        or _by_references(session, msg)
-        or _by_subject_tag(session, msg, tag, sender_is_agent)
+        _by_token(session, msg, secret, support_addresses, envelope_to, agents)
+        or _by_references(msg, keys)
+        or _by_subject_tag(session, msg, tag, sender_is_agent, agents)
         or ThreadDecision(None, "new", True, reason="no rule matched")
     )
     if decision.ticket_id is None:
@@ -76,7 +86,34 @@ def find_ticket(
     return decision
 
 
-def tickets_waiting_for(session: Session, msg: ParsedMessage, ticket_id: int) -> list[Ticket]:
+def wanted_msgids(msg: ParsedMessage) -> list[str]:
+    """The Message-IDs rule 2 looks for, nearest parent first, then the message's own."""
+    wanted = [*msg.in_reply_to, *reversed(msg.references)]
+    if msg.message_id:
+        # A parent that arrives after its replies finds the ticket they opened.
+        wanted.append(msg.message_id)
+    return list(dict.fromkeys(wanted))[:200]
+
+
+def known_keys(session: Session, msg: ParsedMessage) -> list[ThreadKey]:
+    """Every thread key for the Message-IDs this message names (one query)."""
+    wanted = wanted_msgids(msg)
+    if not wanted:
+        return []
+    return list(session.exec(select(ThreadKey).where(col(ThreadKey.msgid).in_(wanted))))
+
+
+def active_agents(session: Session) -> frozenset[str]:
+    return frozenset(session.exec(select(Agent.email).where(Agent.active)).all())
+
+
+def tickets_waiting_for(
+    session: Session,
+    msg: ParsedMessage,
+    ticket_id: int,
+    keys: list[ThreadKey],
+    agents: frozenset[str],
+) -> list[Ticket]:
     """Other tickets opened by replies to this very message, before it arrived.
 
     When A <- B <- C carry only In-Reply-To and B arrives last, C has opened a ticket of
@@ -87,31 +124,30 @@ def tickets_waiting_for(session: Session, msg: ParsedMessage, ticket_id: int) ->
     sender = _sender(msg)
     if not msg.message_id or sender is None:
         return []
-    keys = session.exec(
-        select(ThreadKey).where(
-            ThreadKey.msgid == msg.message_id,
-            ThreadKey.source == "referenced",
-            ThreadKey.ticket_id != ticket_id,
-        )
-    ).all()
-    if not keys or not is_participant(session, ticket_id, sender):
+    waiting_keys = [
+        k
+        for k in keys
+        if k.msgid == msg.message_id and k.source == "referenced" and k.ticket_id != ticket_id
+    ]
+    if not waiting_keys or not is_participant(session, ticket_id, sender, agents):
         return []
     waiting = []
-    for key in keys:
+    for key in waiting_keys:
         other = session.get(Ticket, key.ticket_id)
         if other is None or other.merged_into is not None or other.status == "closed":
             continue
-        if is_participant(session, key.ticket_id, sender):
+        if is_participant(session, key.ticket_id, sender, agents):
             waiting.append(other)
     return waiting
 
 
-def is_participant(session: Session, ticket_id: int, email: str) -> bool:
+def is_participant(
+    session: Session, ticket_id: int, email: str, agents: frozenset[str] | None = None
+) -> bool:
     """Requester, CC or agent of that ticket (any active agent counts as an agent)."""
-    if session.get(Participant, (ticket_id, email)) is not None:
-        return True
-    agent = session.exec(select(Agent).where(Agent.email == email, Agent.active)).first()
-    return agent is not None
+    if agents is None:
+        agents = active_agents(session)
+    return email in agents or session.get(Participant, (ticket_id, email)) is not None
 
 
 def _sender(msg: ParsedMessage) -> str | None:
@@ -125,6 +161,7 @@ def _by_token(
     secret: bytes,
     support_addresses: tuple[str, ...],
     envelope_to: tuple[str, ...],
+    agents: frozenset[str],
 ) -> ThreadDecision | None:
     recipients = [*envelope_to, *(a.email for a in msg.to), *(a.email for a in msg.cc)]
     sender = _sender(msg)
@@ -139,21 +176,14 @@ def _by_token(
             )
         # The "ticket trick": a service mails a customer's token address at an attacker's
         # request. Only a participant's own mail may use the customer token.
-        if sender and is_participant(session, token.ticket_id, sender):
+        if sender and is_participant(session, token.ticket_id, sender, agents):
             return ThreadDecision(token.ticket_id, "token", True, reason="customer reply token")
     return None
 
 
-def _by_references(session: Session, msg: ParsedMessage) -> ThreadDecision | None:
-    # Nearest parent first: In-Reply-To, then References from the end.
-    wanted = [*msg.in_reply_to, *reversed(msg.references)]
-    if msg.message_id:
-        # A parent that arrives after its replies finds the ticket they opened.
-        wanted.append(msg.message_id)
-    wanted = list(dict.fromkeys(wanted))[:200]
-    if not wanted:
-        return None
-    rows = session.exec(select(ThreadKey).where(col(ThreadKey.msgid).in_(wanted))).all()
+def _by_references(msg: ParsedMessage, keys: list[ThreadKey]) -> ThreadDecision | None:
+    wanted = wanted_msgids(msg)
+    rows = [k for k in keys if k.msgid in set(wanted)]
     if not rows:
         return None
     order = {m: i for i, m in enumerate(wanted)}
@@ -167,7 +197,11 @@ def _by_references(session: Session, msg: ParsedMessage) -> ThreadDecision | Non
 
 
 def _by_subject_tag(
-    session: Session, msg: ParsedMessage, tag: re.Pattern[str], sender_is_agent: bool
+    session: Session,
+    msg: ParsedMessage,
+    tag: re.Pattern[str],
+    sender_is_agent: bool,
+    agents: frozenset[str],
 ) -> ThreadDecision | None:
     sender = _sender(msg)
     if sender is None:
@@ -176,7 +210,7 @@ def _by_subject_tag(
         ticket_id = int(match.group(1))
         if session.get(Ticket, ticket_id) is None:
             continue
-        if sender_is_agent or is_participant(session, ticket_id, sender):
+        if sender_is_agent or is_participant(session, ticket_id, sender, agents):
             # Routing only: a subject tag never proves the sender received our mail.
             return ThreadDecision(ticket_id, "subject", False, reason=f"subject tag #{ticket_id}")
     return None

@@ -61,6 +61,12 @@ def token_address(support_address: str, token: str) -> str:
     return f"{local}+{token}@{domain}"
 
 
+def is_ours(address: str, support_addresses: tuple[str, ...]) -> bool:
+    """Is this one of our addresses, with or without a +token?"""
+    local, _, domain = address.lower().rpartition("@")
+    return f"{local.partition('+')[0]}@{domain}" in support_addresses
+
+
 def token_from_address(address: str, support_addresses: tuple[str, ...]) -> str | None:
     """The token part of support+TOKEN@domain when the address is one of ours."""
     local, _, domain = address.lower().rpartition("@")

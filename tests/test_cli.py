@@ -157,10 +157,10 @@ def test_show_of_a_missing_ticket_exits_1_with_one_line(cfg: Path) -> None:
 
 def test_bad_config_exits_2_naming_the_key(tmp_path: Path) -> None:
     path = tmp_path / "inboxd.toml"
-    path.write_text("[smtp]\nport = 0\n")
+    path.write_text("[smtp]\nport = -1\n")
     code, _, err = run("tickets", "--config", str(path))
     assert code == 2
-    assert "[smtp] port = 0" in err
+    assert "[smtp] port = -1" in err
     assert "Traceback" not in err
 
 

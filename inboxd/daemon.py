@@ -1,0 +1,220 @@
+"""daemon.py: `inboxd serve` — one asyncio process running whatever the config enables.
+
+Wiring only: the SMTP listener and the web app run on the event loop; the ingest worker
+(the synchronous pipeline, one writer) and the IMAP poller run in threads; the outbound
+sender is a task that sleeps until the next mail is due or it is woken. SIGTERM/SIGINT
+stop accepting, let in-flight work finish (or leave it safely in the spool), and exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+
+import uvicorn
+
+from inboxd import outbound, pipeline, spool, store
+from inboxd.db import session_scope
+from inboxd.errors import DatabaseUnavailable
+from inboxd.metrics import Metrics
+from inboxd.models import utcnow
+from inboxd.runtime import Runtime
+from inboxd.smtp import start_listener
+from inboxd.web import create_app
+
+log = logging.getLogger(__name__)
+
+# The sender also looks at the queue this often, for mail queued by other processes.
+OUTBOUND_POLL = timedelta(seconds=30)
+SHUTDOWN_GRACE_SECONDS = 20.0
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn without its own signal handlers: the daemon owns SIGTERM and SIGINT."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class Daemon:
+    """The running process. `run()` returns the exit code."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.metrics = Metrics()
+        self.stopping = threading.Event()
+        self.ingest_wake = threading.Event()
+        self.outbound_wake: asyncio.Event | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.stop_requested: asyncio.Event | None = None
+        self.ready = threading.Event()
+        self.smtp_address: tuple[str, int] | None = None
+
+    # -- wake-ups, callable from any thread ---------------------------------------------
+
+    def wake_ingest(self) -> None:
+        self.ingest_wake.set()
+
+    def wake_outbound(self) -> None:
+        if self.loop is not None and self.outbound_wake is not None:
+            self.loop.call_soon_threadsafe(self.outbound_wake.set)
+
+    def request_stop(self) -> None:
+        """Ask the daemon to stop (thread-safe; what SIGTERM does)."""
+        if self.loop is not None and self.stop_requested is not None:
+            self.loop.call_soon_threadsafe(self.stop_requested.set)
+
+    # -- main ---------------------------------------------------------------------------
+
+    async def run(self) -> int:
+        cfg = self.rt.config
+        self.loop = asyncio.get_running_loop()
+        self.stop_requested = asyncio.Event()
+        self.outbound_wake = asyncio.Event()
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self.loop.add_signal_handler(sig, self.stop_requested.set)
+        if self.rt.engine.dialect.name == "sqlite":
+            # One daemon per SQLite database: leases left by a killed process are ours.
+            spool.release_claims(self.rt.engine)
+
+        threads = [threading.Thread(target=self._ingest_loop, name="ingest", daemon=True)]
+        if cfg.imap.enabled:
+            from inboxd import imap
+
+            threads.append(
+                threading.Thread(
+                    target=imap.run_poller,
+                    args=(self.rt, self.stopping, self.wake_ingest),
+                    name="imap",
+                    daemon=True,
+                )
+            )
+        for thread in threads:
+            thread.start()
+        sender = asyncio.create_task(self._outbound_loop(), name="outbound")
+
+        smtp_server = None
+        if cfg.smtp.enabled:
+            smtp_server = await start_listener(self.rt, self.wake_ingest, self.metrics)
+            sock = smtp_server.sockets[0].getsockname()
+            self.smtp_address = (sock[0], sock[1])
+            kind = "LMTP" if cfg.smtp.lmtp else "SMTP"
+            log.info("%s listening on %s:%s", kind, sock[0], sock[1])
+        web = None
+        web_task = None
+        if cfg.web.enabled:
+            web = _QuietServer(
+                uvicorn.Config(
+                    create_app(self.rt, self.metrics),
+                    host=cfg.web.host,
+                    port=cfg.web.port,
+                    log_level="warning",
+                    lifespan="off",
+                )
+            )
+            web_task = asyncio.create_task(web.serve(), name="web")
+            log.info("web listening on http://%s:%s", cfg.web.host, cfg.web.port)
+        if cfg.outbound.mode == "smtp":
+            log.info("sending through %s:%s", cfg.outbound.host, cfg.outbound.port)
+        else:
+            log.info("writing outgoing mail to %s", cfg.data_dir / "outbox")
+        self.ready.set()
+
+        await self.stop_requested.wait()
+        log.info("stopping: no new connections; finishing work in progress")
+        if smtp_server is not None:
+            smtp_server.close()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(smtp_server.wait_closed(), SHUTDOWN_GRACE_SECONDS)
+        self.stopping.set()
+        self.ingest_wake.set()
+        self.outbound_wake.set()
+        for thread in threads:
+            await asyncio.to_thread(thread.join, SHUTDOWN_GRACE_SECONDS)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(sender, SHUTDOWN_GRACE_SECONDS)
+        if web is not None and web_task is not None:
+            web.should_exit = True
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(web_task, 5)
+        log.info("stopped")
+        return 0
+
+    # -- workers ------------------------------------------------------------------------
+
+    def _ingest_loop(self) -> None:
+        """The one writer: takes spooled messages and runs the pipeline on each."""
+        failures = 0
+        while not self.stopping.is_set():
+            try:
+                rows = spool.claim(self.rt.engine)
+            except DatabaseUnavailable as exc:
+                failures += 1
+                log.warning("ingest worker: %s", exc)
+                self.stopping.wait(min(2**failures, 60))
+                continue
+            except Exception:
+                failures += 1
+                log.exception("ingest worker: cannot read the spool")
+                self.stopping.wait(min(2**failures, 60))
+                continue
+            failures = 0
+            if not rows:
+                self.ingest_wake.wait(5)
+                self.ingest_wake.clear()
+                continue
+            for row in rows:
+                if self.stopping.is_set():
+                    break
+                self._ingest_one(row.id, row.raw_sha256, row.source, tuple(row.rcpt_to))
+            self.wake_outbound()
+
+    def _ingest_one(
+        self, spool_id: int | None, digest: str, source: str, rcpt: tuple[str, ...]
+    ) -> None:
+        try:
+            with session_scope(self.rt.engine) as session:
+                raw = store.load_raw(session, digest)
+            if raw is None:
+                log.error("spool %s: raw message %s is missing", spool_id, digest)
+                return
+            result = pipeline.ingest(self.rt, raw, source, rcpt, spool_id=spool_id)
+        except DatabaseUnavailable as exc:
+            # Left pending: the lease expires and it is tried again.
+            log.warning("spool %s: %s", spool_id, exc)
+            self.stopping.wait(2)
+            return
+        self.metrics.inc(f'ingested_total{{result="{result.result}"}}')
+
+    async def _outbound_loop(self) -> None:
+        assert self.outbound_wake is not None
+        cfg = self.rt.config
+        while not self.stopping.is_set():
+            try:
+                sent = await asyncio.to_thread(
+                    outbound.deliver_due, cfg, self.rt.engine, 20, self.metrics
+                )
+                if sent:
+                    continue
+                due = await asyncio.to_thread(outbound.next_due_at, self.rt.engine)
+            except Exception:
+                log.exception("outbound sender: cannot read the queue")
+                due = None
+            wait = OUTBOUND_POLL.total_seconds()
+            if due is not None:
+                wait = max(0.0, min(wait, (due - utcnow()).total_seconds()))
+            self.outbound_wake.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.outbound_wake.wait(), wait)
+
+
+def serve(rt: Runtime) -> int:
+    """Run the daemon until SIGTERM/SIGINT; return the exit code."""
+    return asyncio.run(Daemon(rt).run())

@@ -1,0 +1,351 @@
+"""outbound.py: the transactional outbox. Queue in the caller's transaction; send later.
+
+`queue_mail()` adds a row in the same transaction as the change that caused the mail,
+so a rolled-back change sends nothing and a committed one is never forgotten. The
+sender (`deliver_due()`, driven by the daemon) sends due rows through the relay, or
+writes them to data_dir/outbox in "file" mode. 4xx replies and connection errors are
+retried with exponential backoff and jitter up to `max_attempts`; a 5xx fails the row
+for good, records it on the ticket and tells the assignee (or the admins). Each row's
+Message-ID is fixed when it is queued, so a retry after an unclear failure sends the
+very same mail, never a different one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import smtplib
+import ssl
+import tempfile
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email import message_from_bytes
+from email.charset import QP, Charset
+from email.generator import BytesGenerator
+from email.header import Header
+from email.message import Message
+from email.policy import SMTPUTF8, compat32
+from email.policy import default as default_policy
+from email.utils import format_datetime, formataddr
+from io import BytesIO
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, func, or_, select
+
+from inboxd import store
+from inboxd.config import Config, secret
+from inboxd.db import session_scope
+from inboxd.errors import InboxdError, NotFound
+from inboxd.metrics import Metrics
+from inboxd.models import Agent, Outbound, Ticket, utcnow
+from inboxd.render import render
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF = timedelta(hours=1)
+_SMTP_32 = compat32.clone(linesep="\r\n")
+# Internationalised addresses (RFC 6531/6532) need the UTF-8 generator.
+_SMTPUTF8_32 = SMTPUTF8
+_UTF8_QP = Charset("utf-8")
+_UTF8_QP.body_encoding = QP
+LEASE = timedelta(minutes=5)
+
+
+def new_message_id(domain: str) -> str:
+    """An unguessable Message-ID in our domain; threader trusts it as proof of receipt."""
+    return f"<{uuid.uuid4().hex}.inboxd@{domain}>"
+
+
+def compose(headers: list[tuple[str, str]], text: str) -> Message:
+    """A text/plain mail (UTF-8, quoted-printable). Header values must be ready to use:
+    addresses through `mailbox()`; other non-ASCII values become RFC 2047 words here.
+
+    The compat32 Message is used on purpose: EmailMessage re-parses every header through
+    the header registry, which made composing the slowest step of ingesting a message.
+    """
+    msg = Message()
+    for name, value in headers:
+        # compat32 takes a Header object for a value that needs RFC 2047 words.
+        msg[name] = value if value.isascii() else Header(value, "utf-8", header_name=name)  # type: ignore[assignment]
+    msg["MIME-Version"] = "1.0"
+    msg.set_payload(text, _UTF8_QP)
+    return msg
+
+
+def mailbox(name: str, address: str) -> str:
+    """A From/To value: the name encoded when needed; an RFC 6532 address left bare."""
+    if not address.isascii():
+        return address
+    return formataddr((name, address), charset="utf-8")
+
+
+def queue_mail(
+    session: Session,
+    msg: Message,
+    *,
+    mail_from: str,
+    rcpt_to: list[str],
+    ticket_id: int | None,
+    purpose: str,
+) -> Outbound:
+    """Add a mail to the outbox inside the caller's transaction."""
+    domain = mail_from.rpartition("@")[2] or "localhost"
+    if "Message-ID" not in msg:
+        msg["Message-ID"] = new_message_id(domain)
+    if "Date" not in msg:
+        msg["Date"] = format_datetime(utcnow())
+    message_id = str(msg["Message-ID"]).strip()
+    buffer = BytesIO()
+    utf8 = not all(a.isascii() for a in [mail_from, *rcpt_to])
+    if utf8:
+        # The UTF-8 generator writes Unicode headers itself and cannot take Header objects.
+        for name, value in list(msg.items()):
+            if isinstance(value, Header):
+                msg.replace_header(name, str(value))
+    BytesGenerator(buffer, policy=_SMTPUTF8_32 if utf8 else _SMTP_32).flatten(msg)
+    row = Outbound(
+        ticket_id=ticket_id,
+        message_id=message_id,
+        purpose=purpose,
+        mail_from=mail_from,
+        rcpt_to=rcpt_to,
+        raw=buffer.getvalue(),
+    )
+    session.add(row)
+    if ticket_id is not None:
+        # Replies to this mail prove they received it (SPEC §5 rule 2, source "own").
+        store.remember_msgids(session, ticket_id, {message_id: "own"})
+    return row
+
+
+@dataclass(frozen=True)
+class SendOutcome:
+    ok: bool
+    permanent: bool = False
+    error: str = ""
+
+
+def send_one(cfg: Config, row: Outbound) -> SendOutcome:
+    """Hand one mail to the relay (or the outbox folder); classify what went wrong."""
+    if cfg.outbound.mode == "file":
+        _write_outbox_file(cfg.data_dir / "outbox", row)
+        return SendOutcome(ok=True)
+    out = cfg.outbound
+    try:
+        client: smtplib.SMTP
+        if out.ssl:
+            client = smtplib.SMTP_SSL(
+                out.host, out.port, timeout=30, context=ssl.create_default_context()
+            )
+        else:
+            client = smtplib.SMTP(out.host, out.port, timeout=30)
+        with client:
+            client.ehlo()
+            if out.starttls:
+                client.starttls(context=ssl.create_default_context())
+                client.ehlo()
+            if out.username:
+                client.login(out.username, secret(cfg, out, "password"))
+            options = (
+                [] if all(a.isascii() for a in [row.mail_from, *row.rcpt_to]) else ["SMTPUTF8"]
+            )
+            refused = client.sendmail(row.mail_from, row.rcpt_to, row.raw, mail_options=options)
+    except smtplib.SMTPRecipientsRefused as exc:
+        codes = [code for code, _ in exc.recipients.values()]
+        detail = "; ".join(
+            f"{r}: {c} {m.decode(errors='replace')}" for r, (c, m) in exc.recipients.items()
+        )
+        return SendOutcome(ok=False, permanent=all(c >= 500 for c in codes), error=detail)
+    except smtplib.SMTPResponseException as exc:
+        text = (
+            exc.smtp_error.decode(errors="replace")
+            if isinstance(exc.smtp_error, bytes)
+            else str(exc.smtp_error)
+        )
+        return SendOutcome(
+            ok=False, permanent=exc.smtp_code >= 500, error=f"{exc.smtp_code} {text}"
+        )
+    except (OSError, smtplib.SMTPException) as exc:
+        return SendOutcome(ok=False, error=f"{type(exc).__name__}: {exc}")
+    if refused:
+        detail = "; ".join(
+            f"{r}: {c} {m.decode(errors='replace')}" for r, (c, m) in refused.items()
+        )
+        log.warning("outbound %s: some recipients refused: %s", row.id, detail)
+    return SendOutcome(ok=True, error="")
+
+
+def _write_outbox_file(directory: Path, row: Outbound) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(row.raw)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, directory / f"{row.id:08d}.eml")
+
+
+def claim_due(engine: Engine, limit: int = 20) -> list[Outbound]:
+    """Queued rows whose time has come, locked for this process by a lease."""
+    now = utcnow()
+    with session_scope(engine) as session:
+        query = (
+            select(Outbound)
+            .where(Outbound.status == "queued", col(Outbound.next_attempt_at) <= now)
+            .where(or_(col(Outbound.claimed_until).is_(None), col(Outbound.claimed_until) < now))
+            .order_by(col(Outbound.next_attempt_at), col(Outbound.id))
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        rows = list(session.exec(query))
+        for row in rows:
+            row.claimed_until = now + LEASE
+            session.add(row)
+        return rows
+
+
+def deliver_due(
+    cfg: Config, engine: Engine, limit: int = 20, metrics: Metrics | None = None
+) -> int:
+    """Send what is due; return how many rows were attempted."""
+    rows = claim_due(engine, limit)
+    for row in rows:
+        assert row.id is not None
+        outcome = send_one(cfg, row)
+        if metrics is not None:
+            metrics.inc("outbound_sent_total" if outcome.ok else "outbound_failures_total")
+        with session_scope(engine) as session:
+            record_outcome(session, cfg, row.id, outcome)
+    return len(rows)
+
+
+def record_outcome(session: Session, cfg: Config, row_id: int, outcome: SendOutcome) -> None:
+    """Mark a row sent, schedule its retry, or fail it for good and tell someone."""
+    row = session.get(Outbound, row_id)
+    if row is None:
+        return
+    row.attempts += 1
+    row.claimed_until = None
+    if outcome.ok:
+        row.status = "sent"
+        row.sent_at = utcnow()
+        row.last_error = outcome.error or None
+        session.add(row)
+        return
+    row.last_error = outcome.error[:2000]
+    if outcome.permanent or row.attempts >= cfg.outbound.max_attempts:
+        row.status = "failed"
+        session.add(row)
+        _report_failure(session, cfg, row)
+        return
+    row.next_attempt_at = utcnow() + backoff(cfg.outbound.retry_seconds, row.attempts)
+    session.add(row)
+
+
+def backoff(base_seconds: float, attempts: int) -> timedelta:
+    """Exponential backoff with full jitter in its upper half, capped at an hour."""
+    delay = min(base_seconds * (2 ** max(attempts - 1, 0)), MAX_BACKOFF.total_seconds())
+    return timedelta(seconds=delay * random.uniform(0.5, 1.0))
+
+
+def _report_failure(session: Session, cfg: Config, row: Outbound) -> None:
+    log.error("outbound %s to %s failed for good: %s", row.id, row.rcpt_to, row.last_error)
+    if row.ticket_id is None:
+        return
+    ticket = session.get(Ticket, row.ticket_id)
+    if ticket is None:
+        return
+    store.record_event(
+        session,
+        ticket,
+        "system",
+        "delivery_failed",
+        ", ".join(row.rcpt_to),
+        (row.last_error or "")[:500],
+    )
+    if row.purpose == "delivery_failed":
+        return  # never report the failure of a failure report: that way lies a loop
+    people = _assignee_or_admins(session, ticket)
+    if not people:
+        return
+    subject = _subject_of(row.raw)
+    support = cfg.inboxd.support_address
+    text = render(
+        "email/delivery_failed.txt.j2",
+        {
+            "ticket_id": ticket.id,
+            "recipients": ", ".join(row.rcpt_to),
+            "subject": subject,
+            "error": row.last_error or "",
+            "support_name": cfg.inboxd.support_name,
+            "ticket_url": f"{cfg.inboxd.web_base_url.rstrip('/')}/tickets/{ticket.id}",
+        },
+        cfg.inboxd.templates_dir,
+    )
+    msg = compose(
+        [
+            ("From", mailbox(f"{cfg.inboxd.support_name} (inboxd)", support)),
+            ("To", ", ".join(people)),
+            ("Subject", f"Undeliverable: {subject}"),
+            ("Auto-Submitted", "auto-generated"),
+            ("X-Auto-Response-Suppress", "All"),
+        ],
+        text,
+    )
+    queue_mail(
+        session,
+        msg,
+        mail_from=support,
+        rcpt_to=people,
+        ticket_id=ticket.id,
+        purpose="delivery_failed",
+    )
+
+
+def _assignee_or_admins(session: Session, ticket: Ticket) -> list[str]:
+    if ticket.assignee_id is not None:
+        agent = session.get(Agent, ticket.assignee_id)
+        if agent is not None and agent.active:
+            return [agent.email]
+    admins = session.exec(select(Agent).where(Agent.role == "admin", Agent.active)).all()
+    return [a.email for a in admins]
+
+
+def _subject_of(raw: bytes) -> str:
+    return str(message_from_bytes(raw, policy=default_policy).get("Subject", ""))
+
+
+def next_due_at(engine: Engine) -> datetime | None:
+    """When the next queued mail is due (None when the queue is empty)."""
+    with session_scope(engine) as session:
+        query = select(func.min(Outbound.next_attempt_at)).where(Outbound.status == "queued")
+        return session.exec(query).one()
+
+
+def retry(engine: Engine, row_id: int) -> Outbound:
+    """Put a failed (or waiting) mail back in the queue, due now, with fresh attempts."""
+    with session_scope(engine) as session:
+        row = session.get(Outbound, row_id)
+        if row is None:
+            raise NotFound(f"no outbound mail {row_id}")
+        if row.status == "sent":
+            raise InboxdError(f"outbound mail {row_id} was already sent at {row.sent_at}")
+        row.status = "queued"
+        row.attempts = 0
+        row.next_attempt_at = utcnow()
+        row.claimed_until = None
+        session.add(row)
+        return row
+
+
+def list_outbox(session: Session, failed_only: bool = False) -> list[Outbound]:
+    query = select(Outbound)
+    query = (
+        query.where(Outbound.status == "failed")
+        if failed_only
+        else query.where(Outbound.status != "sent")
+    )
+    return list(session.exec(query.order_by(col(Outbound.id))))
