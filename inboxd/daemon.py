@@ -88,6 +88,8 @@ class Daemon:
         if cfg.imap.enabled:
             from inboxd import imap
 
+            # A bad [imap] section stops start-up here (exit 2), not later in a thread.
+            imap.Account.from_config(cfg)
             threads.append(
                 threading.Thread(
                     target=imap.run_poller,

@@ -32,3 +32,7 @@ class ParseRejected(InboxdError):
 
 class DatabaseUnavailable(InboxdError):
     """The database cannot be reached or is locked; the caller should retry later."""
+
+
+class ImapError(InboxdError):
+    """The IMAP server cannot be reached or refused us; the message names what to fix."""
