@@ -55,12 +55,12 @@ def _database(cfg: Config) -> CheckLine:
             conn.execute(text("select 1"))
         engine.dispose()
     except Exception as exc:
-        return CheckLine(
-            "database",
-            False,
-            f"{_short(exc)}",
-            "check [inboxd] database_url, that the server runs and the user may log in",
+        fix = (
+            "run `inboxd init` to create data_dir and the database"
+            if url.startswith("sqlite")
+            else "check [inboxd] database_url, that the server runs and the user may log in"
         )
+        return CheckLine("database", False, _short(exc), fix)
     shown = url.split("@")[-1] if "@" in url else url
     return CheckLine("database", True, f"connected to {shown}")
 

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import uvicorn
@@ -62,13 +62,19 @@ class Daemon:
         self.ingest_wake.set()
 
     def wake_outbound(self) -> None:
-        if self.loop is not None and self.outbound_wake is not None:
-            self.loop.call_soon_threadsafe(self.outbound_wake.set)
+        if self.outbound_wake is not None:
+            self._call_in_loop(self.outbound_wake.set)
 
     def request_stop(self) -> None:
-        """Ask the daemon to stop (thread-safe; what SIGTERM does)."""
-        if self.loop is not None and self.stop_requested is not None:
-            self.loop.call_soon_threadsafe(self.stop_requested.set)
+        """Ask the daemon to stop (thread-safe, and harmless once it has stopped)."""
+        if self.stop_requested is not None:
+            self._call_in_loop(self.stop_requested.set)
+
+    def _call_in_loop(self, callback: Callable[[], None]) -> None:
+        if self.loop is None or self.loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            self.loop.call_soon_threadsafe(callback)
 
     # -- main ---------------------------------------------------------------------------
 
@@ -199,6 +205,9 @@ class Daemon:
         assert self.outbound_wake is not None
         cfg = self.rt.config
         while not self.stopping.is_set():
+            # Cleared before the queue is read, so a wake-up (new mail, or a stop) that
+            # arrives while it is being read is not lost.
+            self.outbound_wake.clear()
             try:
                 sent = await asyncio.to_thread(
                     outbound.deliver_due, cfg, self.rt.engine, 20, self.metrics
@@ -212,7 +221,8 @@ class Daemon:
             wait = OUTBOUND_POLL.total_seconds()
             if due is not None:
                 wait = max(0.0, min(wait, (due - utcnow()).total_seconds()))
-            self.outbound_wake.clear()
+            if self.stopping.is_set():
+                break
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.outbound_wake.wait(), wait)
 

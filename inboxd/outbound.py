@@ -245,6 +245,22 @@ def record_outcome(session: Session, cfg: Config, row_id: int, outcome: SendOutc
     session.add(row)
 
 
+def record_bounce(
+    session: Session, cfg: Config, outbound_id: int, permanent: bool, detail: str
+) -> None:
+    """A DSN came back for a mail we sent: fail it for good (or note a delay)."""
+    row = session.get(Outbound, outbound_id)
+    if row is None:
+        return
+    row.last_error = detail
+    if not permanent or row.status == "failed":
+        session.add(row)
+        return
+    row.status = "failed"
+    session.add(row)
+    _report_failure(session, cfg, row)
+
+
 def backoff(base_seconds: float, attempts: int) -> timedelta:
     """Exponential backoff with full jitter in its upper half, capped at an hour."""
     delay = min(base_seconds * (2 ** max(attempts - 1, 0)), MAX_BACKOFF.total_seconds())

@@ -25,7 +25,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session, col, select
 
-from inboxd import notify, spool, store
+from inboxd import notify, outbound, spool, store
+from inboxd.bounces import match_bounce
 from inboxd.classify import Classification, classify
 from inboxd.db import session_scope
 from inboxd.dedupe import find_copy, fingerprint
@@ -236,17 +237,25 @@ def _ingest(
     agent_emails = frozenset(agents)
     kind = classify(msg, agent_emails)
     tag = subject_tag_pattern(rt.config.inboxd.subject_tag)
-    decision = find_ticket(
-        session,
-        msg,
-        secret=rt.secret_key,
-        support_addresses=rt.config.support_addresses,
-        tag=tag,
-        envelope_to=item.envelope_to,
-        sender_is_agent=kind.kind == "agent",
-        keys=keys,
-        agents=agent_emails,
-    )
+    bounce = match_bounce(session, raw, msg) if kind.kind == "bounce" else None
+    if bounce is not None and bounce.ticket_id is not None:
+        # A DSN for our own mail: recorded on that mail and its ticket, never a new ticket.
+        outbound.record_bounce(
+            session, rt.config, bounce.outbound_id, bounce.permanent, bounce.detail
+        )
+        decision = ThreadDecision(bounce.ticket_id, "references", False, reason=bounce.detail)
+    else:
+        decision = find_ticket(
+            session,
+            msg,
+            secret=rt.secret_key,
+            support_addresses=rt.config.support_addresses,
+            tag=tag,
+            envelope_to=item.envelope_to,
+            sender_is_agent=kind.kind == "agent",
+            keys=keys,
+            agents=agent_emails,
+        )
     sender = msg.sender.email if msg.sender else ""
     created = decision.ticket_id is None
     if created:

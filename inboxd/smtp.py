@@ -37,6 +37,7 @@ ERR_STORAGE = "452 4.3.1 Insufficient system storage, try again later"
 ERR_TEMP = "451 4.3.0 Temporary local problem, try again later"
 ERR_BARE_LF = "550 5.6.11 Bare LF line endings are not allowed; use CRLF"
 ERR_BUSY = b"421 4.7.0 Too many connections, try again later\r\n"
+ERR_TLS_AGAIN = "503 5.5.1 TLS is already active"
 ERR_SESSION_TIME = "421 4.4.2 Session time limit exceeded, closing connection"
 
 _LOCAL_TOKEN = re.compile(r"^[a-z0-9]{1,64}$")
@@ -178,6 +179,13 @@ def _session_class(base: type[SMTP]) -> type[SMTP]:
             if self.transport is not None:
                 self._writer.write(ERR_SESSION_TIME.encode() + b"\r\n")
                 self.transport.close()
+
+        async def smtp_STARTTLS(self, arg: str) -> None:
+            # aiosmtpd 1.4.6 accepts STARTTLS again inside TLS and then breaks; once only.
+            if self.session is not None and self.session.ssl is not None:
+                await self.push(ERR_TLS_AGAIN)
+                return
+            await super().smtp_STARTTLS(arg)
 
         async def smtp_RCPT(self, arg: str) -> None:
             path = arg[3:] if arg[:3].upper() == "TO:" else arg
