@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import hashlib
 import os
@@ -52,6 +53,7 @@ import urllib.request
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 GEN_CORPUS = ROOT.parent / "shared" / "tools" / "gen_corpus.py"
@@ -107,6 +109,7 @@ class Run:
     after_send: float = 0.0  # msg/s it finished after the last 250 (the backlog)
     backlog: int = 0  # messages still pending at the last 250
     acks_seconds: float = 0.0  # after the drain, until the outbound queue was empty
+    ingested: Counter[str] = field(default_factory=Counter)  # from /metrics, by result
     temp_failures: int = 0
     counts: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
@@ -178,7 +181,9 @@ def send_all(port: int, mails: list[Mail], connections: int) -> Sent:
                 except (smtplib.SMTPException, OSError) as exc:
                     with lock:
                         sent.temp_failures += 1
-                    print(f"  {mail.file}: {type(exc).__name__}: {exc}; reconnecting", file=sys.stderr)
+                    print(
+                        f"  {mail.file}: {type(exc).__name__}: {exc}; reconnecting", file=sys.stderr
+                    )
                     smtp = None
                 else:
                     now = time.perf_counter()
@@ -190,14 +195,10 @@ def send_all(port: int, mails: list[Mail], connections: int) -> Sent:
                 with lock:
                     sent.refused.append(f"{mail.file}: no 250 after 5 attempts")
         if smtp is not None:
-            try:
+            with contextlib.suppress(smtplib.SMTPException):
                 smtp.quit()
-            except smtplib.SMTPException:
-                pass
 
-    sent.threads = [
-        threading.Thread(target=sender, name=f"sender-{n}") for n in range(connections)
-    ]
+    sent.threads = [threading.Thread(target=sender, name=f"sender-{n}") for n in range(connections)]
     sent.start = time.perf_counter()
     for thread in sent.threads:
         thread.start()
@@ -234,7 +235,7 @@ def cpu_of(pid: int) -> tuple[float, float]:
     return total, max(threads, default=0.0)
 
 
-def stop(proc: subprocess.Popen[bytes], timeout: float = 120.0) -> int | None:
+def stop(proc: subprocess.Popen[Any], timeout: float = 120.0) -> int | None:
     """SIGTERM and wait; SIGKILL if it does not stop. Returns the exit status."""
     proc.send_signal(signal.SIGTERM)
     try:
@@ -365,7 +366,9 @@ def wait_listening(proc: subprocess.Popen[bytes], log: Path, port: int) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            sys.exit(f"bench/smtp.py: inboxd serve exited with {proc.returncode}:\n{log.read_text()}")
+            sys.exit(
+                f"bench/smtp.py: inboxd serve exited with {proc.returncode}:\n{log.read_text()}"
+            )
         if "SMTP listening on" in log.read_text(errors="replace"):
             try:
                 with socket.create_connection(("127.0.0.1", port), timeout=1):
@@ -453,8 +456,8 @@ def run_inboxd(mails: list[Mail], connections: int, cfg: Path) -> Run:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/metrics", timeout=10) as r:
             metrics = r.read().decode()
-        for name, value in re.findall(r'^inboxd_ingested_total\{result="(\w+)"\} (\d+)', metrics, re.M):
-            run.counts[f"ingested {name}"] = int(value)
+        counters = re.findall(r'^inboxd_ingested_total\{result="(\w+)"\} (\d+)$', metrics, re.M)
+        run.ingested.update({result: int(value) for result, value in counters})
     except OSError as exc:
         run.problems.append(f"/metrics: {exc}")
 
@@ -487,6 +490,8 @@ def check_inboxd(run: Run, mails: list[Mail], db: Path) -> None:
 
     if states.get("done", 0) != len(mails) or len(states) != 1:
         run.problems.append(f"spool states {dict(states)}; {len(mails)} messages were sent")
+    if run.ingested != Counter({k: v for k, v in results.items() if k}):
+        run.problems.append(f"/metrics ingested_total {dict(run.ingested)} != spool results")
     ids = {m.message_id for m in mails}
     if len(messages) != len(ids):
         run.problems.append(f"{len(messages)} Message rows for {len(ids)} distinct Message-IDs")
@@ -519,7 +524,9 @@ def check_inboxd(run: Run, mails: list[Mail], db: Path) -> None:
             owners[ticket].add(conv)
     mixed = [t for t, c in owners.items() if len(c) > 1]
     if mixed:
-        run.problems.append(f"{len(mixed)} tickets hold more than one conversation, e.g. {mixed[:5]}")
+        run.problems.append(
+            f"{len(mixed)} tickets hold more than one conversation, e.g. {mixed[:5]}"
+        )
 
 
 # --------------------------------------------------------------------------- main
@@ -623,8 +630,9 @@ def bench(args: argparse.Namespace, work: Path) -> int:
         latencies = [x for run in runs[name] for x in run.latencies]
         n = len(runs[name]) * args.messages
         print(
-            f"{name:<8} 250 latency p50 {ms(latencies, 0.5):6.1f} ms, p99 {ms(latencies, 0.99):6.1f}"
-            f" ms; server CPU {median(name, 'cpu_seconds'):5.1f} s"
+            f"{name:<8} 250 latency p50 {ms(latencies, 0.5):6.1f} ms,"
+            f" p90 {ms(latencies, 0.9):6.1f} ms, p99 {ms(latencies, 0.99):6.1f} ms;"
+            f" server CPU {median(name, 'cpu_seconds'):5.1f} s"
             f" ({1000 * sum(r.cpu_seconds for r in runs[name]) / n:.1f} ms/msg), busiest thread"
             f" {median(name, 'busiest_thread'):5.1f} s; start-up {median(name, 'startup'):.2f} s"
         )

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from cli import admin, mail, tickets
+from cli import admin, agents, mail, tickets
 
 app = typer.Typer(
     name="inboxd",
@@ -18,6 +18,7 @@ app = typer.Typer(
 admin.register(app)
 mail.register(app)
 tickets.register(app)
+agents.register(app)
 
 
 def main() -> None:

@@ -7,13 +7,15 @@ from typing import Annotated
 import typer
 
 from cli.common import ConfigOption, JsonOption, errors, open_rt, print_json, table
-from inboxd import queries
+from inboxd import operations, queries
+from inboxd.commands import help_table
 from inboxd.db import session_scope
 
 
 def register(app: typer.Typer) -> None:
     app.command("tickets")(tickets)
     app.command("show")(show)
+    app.command("run")(run)
     app.command("search")(search)
 
 
@@ -116,3 +118,36 @@ def show(
         for e in data["events"]:
             change = f"{e['from'] or ''} -> {e['to'] or ''}" if e["from"] else (e["to"] or "")
             typer.echo(f"  {e['at']} {e['actor']} {e['type']} {change}".rstrip())
+
+
+def run(
+    ticket_id: Annotated[int, typer.Argument(metavar="N", help="Ticket number.")],
+    commands: Annotated[str, typer.Argument(help="Command tags, one per line (SPEC §6).")],
+    as_: Annotated[
+        str | None, typer.Option("--as", help="Run as this agent (default: the first admin).")
+    ] = None,
+    config: ConfigOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Run command tags on a ticket, exactly as an agent's email would.
+
+    Nothing is applied if any line is invalid; each bad line is named on stderr.
+
+    Example: inboxd run 42 $'#status pending\n#assign bob@example.com'
+    """
+    with errors():
+        rt = open_rt(config)
+        try:
+            outcome = operations.run_commands(rt, ticket_id, commands, as_, "cli")
+        except operations.InvalidCommands as exc:
+            for line, why in exc.errors:
+                typer.echo(f"inboxd: {line}: {why}", err=True)
+            typer.echo("inboxd: nothing was changed", err=True)
+            raise typer.Exit(1) from None
+        if json:
+            print_json(outcome.ticket)
+            return
+        for change in outcome.result.changes or ["nothing to change"]:
+            typer.echo(change)
+        if outcome.result.wants_help:
+            typer.echo(help_table())

@@ -18,11 +18,11 @@ from datetime import timedelta
 
 import uvicorn
 
-from inboxd import outbound, pipeline, spool, store
+from inboxd import notify, outbound, pipeline, spool, store
 from inboxd.db import session_scope
 from inboxd.errors import DatabaseUnavailable
 from inboxd.metrics import Metrics
-from inboxd.models import utcnow
+from inboxd.models import Inbound, utcnow
 from inboxd.runtime import Runtime
 from inboxd.smtp import start_listener
 from inboxd.web import create_app
@@ -32,6 +32,10 @@ log = logging.getLogger(__name__)
 # The sender also looks at the queue this often, for mail queued by other processes.
 OUTBOUND_POLL = timedelta(seconds=30)
 SHUTDOWN_GRACE_SECONDS = 20.0
+# Spooled messages processed per transaction: more means fewer commits, fewer means
+# shorter holds of SQLite's write lock (which SMTP accepts wait for).
+WORKER_BATCH = 8
+TIMER_SECONDS = 60.0
 
 
 class _QuietServer(uvicorn.Server):
@@ -107,6 +111,7 @@ class Daemon:
         for thread in threads:
             thread.start()
         sender = asyncio.create_task(self._outbound_loop(), name="outbound")
+        timers = asyncio.create_task(self._timers_loop(), name="timers")
 
         smtp_server = None
         if cfg.smtp.enabled:
@@ -148,6 +153,9 @@ class Daemon:
             await asyncio.to_thread(thread.join, SHUTDOWN_GRACE_SECONDS)
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(sender, SHUTDOWN_GRACE_SECONDS)
+        timers.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await timers
         if web is not None and web_task is not None:
             web.should_exit = True
             with contextlib.suppress(asyncio.TimeoutError):
@@ -162,7 +170,7 @@ class Daemon:
         failures = 0
         while not self.stopping.is_set():
             try:
-                rows = spool.claim(self.rt.engine)
+                rows = spool.claim(self.rt.engine, WORKER_BATCH, self.rt.write_lock)
             except DatabaseUnavailable as exc:
                 failures += 1
                 log.warning("ingest worker: %s", exc)
@@ -178,28 +186,28 @@ class Daemon:
                 self.ingest_wake.wait(5)
                 self.ingest_wake.clear()
                 continue
-            for row in rows:
-                if self.stopping.is_set():
-                    break
-                self._ingest_one(row.id, row.raw_sha256, row.source, tuple(row.rcpt_to))
+            self._ingest_rows(rows)
             self.wake_outbound()
 
-    def _ingest_one(
-        self, spool_id: int | None, digest: str, source: str, rcpt: tuple[str, ...]
-    ) -> None:
+    def _ingest_rows(self, rows: list[Inbound]) -> None:
+        """One transaction for a few spooled messages, parsed before it begins."""
         try:
             with session_scope(self.rt.engine) as session:
-                raw = store.load_raw(session, digest)
-            if raw is None:
-                log.error("spool %s: raw message %s is missing", spool_id, digest)
-                return
-            result = pipeline.ingest(self.rt, raw, source, rcpt, spool_id=spool_id)
+                items = []
+                for row in rows:
+                    raw = store.load_raw(session, row.raw_sha256)
+                    if raw is None:
+                        log.error("spool %s: raw message %s is missing", row.id, row.raw_sha256)
+                        continue
+                    items.append(pipeline.Incoming(raw, row.source, tuple(row.rcpt_to), row.id))
+            results = pipeline.ingest_batch(self.rt, items)
         except DatabaseUnavailable as exc:
-            # Left pending: the lease expires and it is tried again.
-            log.warning("spool %s: %s", spool_id, exc)
+            # Left pending: the lease expires and they are tried again.
+            log.warning("ingest worker: %s", exc)
             self.stopping.wait(2)
             return
-        self.metrics.inc(f'ingested_total{{result="{result.result}"}}')
+        for result in results:
+            self.metrics.inc(f'ingested_total{{result="{result.result}"}}')
 
     async def _outbound_loop(self) -> None:
         assert self.outbound_wake is not None
@@ -225,6 +233,21 @@ class Daemon:
                 break
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.outbound_wake.wait(), wait)
+
+    async def _timers_loop(self) -> None:
+        """Once a minute: tickets whose #due time has come reopen."""
+        while not self.stopping.is_set():
+            try:
+                reopened = await asyncio.to_thread(self._reopen_due)
+                if reopened:
+                    self.wake_outbound()
+            except Exception:
+                log.exception("timers: cannot reopen due tickets")
+            await asyncio.sleep(TIMER_SECONDS)
+
+    def _reopen_due(self) -> int:
+        with self.rt.write_lock, session_scope(self.rt.engine) as session:
+            return notify.reopen_due(session, self.rt)
 
 
 def serve(rt: Runtime) -> int:

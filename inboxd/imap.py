@@ -554,7 +554,12 @@ class Poller:
             if stop.is_set():
                 break
             for uid, raw in batch:
-                spool.accept(self.rt.engine, raw, source=f"imap:{folder}:{uidvalidity}:{uid}")
+                spool.accept(
+                    self.rt.engine,
+                    raw,
+                    source=f"imap:{folder}:{uidvalidity}:{uid}",
+                    write_lock=self.rt.write_lock,
+                )
             # By design the message is flagged only after it is committed to the spool.
             # A crash or a dropped connection between the two leaves it unflagged, so it
             # is fetched and spooled again next time, and the pipeline's dedupe (same raw

@@ -31,6 +31,8 @@ class Agent(SQLModel, table=True):
     team: str | None = Field(default=None, max_length=100)
     active: bool = True
     created_at: datetime = Field(default_factory=utcnow)
+    api_token_hash: str | None = Field(default=None, max_length=64, index=True)
+    receipts: bool = False
 
 
 class Ticket(SQLModel, table=True):
@@ -50,6 +52,7 @@ class Ticket(SQLModel, table=True):
     merged_into: int | None = Field(default=None, foreign_key="ticket.id")
     followup_of: int | None = Field(default=None, foreign_key="ticket.id")
     spam: bool = False
+    due_at: datetime | None = Field(default=None, index=True)
 
 
 class TicketTag(SQLModel, table=True):
@@ -149,6 +152,8 @@ class Event(SQLModel, table=True):
     from_value: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     to_value: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     message_pk: int | None = Field(default=None, foreign_key="message.id")
+    # The command block that caused the change (for #undo); None for other changes.
+    block: str | None = Field(default=None, max_length=40, index=True)
 
 
 class Quarantine(SQLModel, table=True):
@@ -197,6 +202,8 @@ class Outbound(SQLModel, table=True):
     ticket_id: int | None = Field(default=None, foreign_key="ticket.id", index=True)
     message_id: str = Field(max_length=998, unique=True)
     purpose: str = Field(default="", max_length=32)
+    # The ticket message this mail is about (a notification's subject, a relayed reply).
+    about_message_pk: int | None = Field(default=None, foreign_key="message.id")
     mail_from: str = Field(max_length=320)
     rcpt_to: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     raw: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
@@ -219,3 +226,13 @@ class ImapState(SQLModel, table=True):
     uidvalidity: int = 0
     last_uid: int = 0
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Suppression(SQLModel, table=True):
+    """An address inboxd must not mail until `until`: it bounced with 5.1.1, or it is a
+    loop (too much automatic mail)."""
+
+    email: str = Field(primary_key=True, max_length=320)
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    until: datetime
+    created_at: datetime = Field(default_factory=utcnow)

@@ -11,17 +11,22 @@ verification mail that a third party had sent to support@ is not echoed anywhere
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from datetime import timedelta
+from typing import Any
 
 from sqlmodel import Session, col, func, select
 
+from inboxd import actions
 from inboxd.classify import Classification
 from inboxd.links import status_url
-from inboxd.models import Outbound, Ticket, utcnow
-from inboxd.outbound import compose, mailbox, queue_mail
+from inboxd.models import Agent, Attachment, Message, Outbound, Participant, Ticket, utcnow
+from inboxd.outbound import FilePart, compose, mailbox, queue_mail
 from inboxd.parse import ParsedMessage
 from inboxd.render import render
 from inboxd.runtime import Runtime
+from inboxd.store import attachment_path
 from inboxd.tokens import is_ours, make_token, token_address
 
 
@@ -91,3 +96,227 @@ def _recent_acks(session: Session, email: str) -> int:
         .where(col(Outbound.created_at) >= since)
     )
     return int(session.exec(query).one())
+
+
+# --- agent notifications ----------------------------------------------------------------
+
+# Notification purposes, and whether a reply to one is public by default (SPEC §6
+# "Defaults"): about a customer's message, yes; about a note or an assignment, no.
+PUBLIC_BY_DEFAULT = {
+    "notify:new": True,
+    "notify:customer": True,
+    "notify:reply": True,
+    "notify:note": False,
+    "notify:assign": False,
+    "notify:held": False,
+}
+
+
+def thread_root(rt: Runtime, ticket_id: int) -> str:
+    """A stable, unguessable Message-ID every notification of a ticket refers to, so the
+    ticket is one thread in an agent's mail client."""
+    tag = hmac.new(rt.secret_key, f"thread:{ticket_id}".encode(), hashlib.sha256).hexdigest()[:12]
+    domain = rt.config.inboxd.support_address.rpartition("@")[2]
+    return f"<ticket-{ticket_id}.{tag}.inboxd@{domain}>"
+
+
+def notify_agents(
+    session: Session,
+    rt: Runtime,
+    ticket: Ticket,
+    message: Message | None,
+    purpose: str,
+    recipients: list[Agent],
+    headline: str,
+) -> int:
+    """Queue one notification per agent, each with that agent's own reply token."""
+    assert ticket.id is not None
+    cfg = rt.config.inboxd
+    assignee = session.get(Agent, ticket.assignee_id) if ticket.assignee_id else None
+    earlier = session.exec(
+        select(Ticket)
+        .where(Ticket.requester == ticket.requester, col(Ticket.id) != ticket.id)
+        .order_by(col(Ticket.id).desc())
+        .limit(3)
+    ).all()
+    cc = session.exec(
+        select(Participant.email).where(
+            Participant.ticket_id == ticket.id, Participant.role == "cc"
+        )
+    ).all()
+    files = _message_files(session, rt, message)
+    root = thread_root(rt, ticket.id)
+    tag = cfg.subject_tag.replace("{id}", str(ticket.id))
+    author = message.from_name or message.from_email if message else ""
+    text = render(
+        "email/notification.txt.j2",
+        {
+            "headline": headline,
+            "ticket": ticket,
+            "assignee": assignee.email if assignee else None,
+            "earlier": earlier,
+            "cc": cc,
+            "author_line": f"{message.kind} from {author}" if message else "ticket",
+            "text": message.text if message else "",
+            "attachments": [f.filename for f in files],
+            "public_default": PUBLIC_BY_DEFAULT.get(purpose, False),
+            "web_url": f"{cfg.web_base_url.rstrip('/')}/tickets/{ticket.id}",
+        },
+        cfg.templates_dir,
+    )
+    sent = 0
+    for agent in recipients:
+        if agent.id is None or not agent.active:
+            continue
+        token = make_token(rt.secret_key, ticket.id, agent.id)
+        headers = [
+            ("From", mailbox(cfg.support_name, cfg.support_address)),
+            ("To", mailbox(agent.name, agent.email)),
+            ("Reply-To", mailbox(cfg.support_name, token_address(cfg.support_address, token))),
+            ("Subject", f"{tag} {ticket.subject}"),
+            ("In-Reply-To", root),
+            ("References", root),
+            ("Auto-Submitted", "auto-generated"),
+            ("X-Auto-Response-Suppress", "All"),
+        ]
+        queue_mail(
+            session,
+            compose(headers, text, files),
+            mail_from=cfg.support_address,
+            rcpt_to=[agent.email],
+            ticket_id=ticket.id,
+            purpose=purpose,
+            about_message_pk=message.id if message else None,
+        )
+        sent += 1
+    return sent
+
+
+def _message_files(session: Session, rt: Runtime, message: Message | None) -> list[FilePart]:
+    if message is None or message.id is None:
+        return []
+    rows = session.exec(select(Attachment).where(Attachment.message_pk == message.id)).all()
+    files = []
+    for row in rows:
+        path = attachment_path(rt.attachments_dir, row.sha256)
+        if path.exists():
+            files.append(FilePart(row.filename, row.content_type, path.read_bytes()))
+    return files
+
+
+def agents_for(session: Session, ticket: Ticket, *, exclude: str = "") -> list[Agent]:
+    """Who hears about a ticket: its assignee, else its team, else every active agent."""
+    agents = list(session.exec(select(Agent).where(Agent.active)))
+    if ticket.assignee_id is not None:
+        chosen = [a for a in agents if a.id == ticket.assignee_id]
+    elif ticket.team:
+        chosen = [a for a in agents if a.team == ticket.team] or agents
+    else:
+        chosen = agents
+    return [a for a in chosen if a.email != exclude]
+
+
+def followers(session: Session, ticket: Ticket, *, exclude: str = "") -> list[Agent]:
+    """Agents who take part: the assignee and every agent who wrote on the ticket."""
+    assert ticket.id is not None
+    wrote = set(
+        session.exec(
+            select(Message.from_email).where(
+                Message.ticket_id == ticket.id, Message.direction == "out"
+            )
+        ).all()
+    )
+    agents = list(session.exec(select(Agent).where(Agent.active)))
+    chosen = [a for a in agents if a.id == ticket.assignee_id or a.email in wrote]
+    return [a for a in chosen if a.email != exclude]
+
+
+def mail_agent(
+    session: Session,
+    rt: Runtime,
+    ticket: Ticket,
+    agent_email: str,
+    subject: str,
+    template: str,
+    context: dict[str, Any],
+    purpose: str,
+) -> None:
+    """A short mail to one agent about a ticket (errors, receipts, help, warnings)."""
+    assert ticket.id is not None
+    cfg = rt.config.inboxd
+    text = render(template, context, cfg.templates_dir)
+    root = thread_root(rt, ticket.id)
+    headers = [
+        ("From", mailbox(cfg.support_name, cfg.support_address)),
+        ("To", agent_email),
+        ("Subject", f"{cfg.subject_tag.replace('{id}', str(ticket.id))} {subject}"),
+        ("In-Reply-To", root),
+        ("References", root),
+        ("Auto-Submitted", "auto-replied"),
+        ("X-Auto-Response-Suppress", "All"),
+    ]
+    queue_mail(
+        session,
+        compose(headers, text),
+        mail_from=cfg.support_address,
+        rcpt_to=[agent_email],
+        ticket_id=ticket.id,
+        purpose=purpose,
+    )
+
+
+def after_assignment(session: Session, rt: Runtime, ticket: Ticket, actor_email: str) -> None:
+    """Tell a newly assigned agent (unless they assigned themselves)."""
+    assert ticket.id is not None
+    if ticket.assignee_id is None:
+        return
+    agent = session.get(Agent, ticket.assignee_id)
+    if agent is None or agent.email == actor_email:
+        return
+    already = session.exec(
+        select(Outbound)
+        .where(
+            Outbound.ticket_id == ticket.id,
+            Outbound.purpose == "notify:assign",
+            col(Outbound.rcpt_to).is_not(None),
+        )
+        .order_by(col(Outbound.id).desc())
+    ).first()
+    if (
+        already is not None
+        and agent.email in already.rcpt_to
+        and already.created_at >= ticket.updated_at
+    ):
+        return
+    notify_agents(
+        session,
+        rt,
+        ticket,
+        None,
+        "notify:assign",
+        [agent],
+        f"{actor_email} assigned ticket #{ticket.id} to you.",
+    )
+
+
+def reopen_due(session: Session, rt: Runtime) -> int:
+    """Tickets whose #due time has come: back to open, and the assignee (or all) told."""
+    due = session.exec(
+        select(Ticket).where(
+            Ticket.status == "pending",
+            col(Ticket.due_at).is_not(None),
+            col(Ticket.due_at) <= utcnow(),
+        )
+    ).all()
+    for ticket in due:
+        actions.set_status(session, ticket, "open", "system")
+        notify_agents(
+            session,
+            rt,
+            ticket,
+            None,
+            "notify:due",
+            agents_for(session, ticket),
+            f"Ticket #{ticket.id} is due again.",
+        )
+    return len(due)

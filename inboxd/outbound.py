@@ -12,6 +12,7 @@ very same mail, never a different one.
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import random
@@ -19,6 +20,7 @@ import smtplib
 import ssl
 import tempfile
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email import message_from_bytes
@@ -35,7 +37,7 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, func, or_, select
 
-from inboxd import store
+from inboxd import loops, store
 from inboxd.config import Config, secret
 from inboxd.db import session_scope
 from inboxd.errors import InboxdError, NotFound
@@ -59,9 +61,21 @@ def new_message_id(domain: str) -> str:
     return f"<{uuid.uuid4().hex}.inboxd@{domain}>"
 
 
-def compose(headers: list[tuple[str, str]], text: str) -> Message:
-    """A text/plain mail (UTF-8, quoted-printable). Header values must be ready to use:
-    addresses through `mailbox()`; other non-ASCII values become RFC 2047 words here.
+@dataclass(frozen=True)
+class FilePart:
+    """An attachment to send: bytes, a display filename and a content type."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+
+def compose(
+    headers: list[tuple[str, str]], text: str, attachments: Sequence[FilePart] = ()
+) -> Message:
+    """A text/plain mail (UTF-8, quoted-printable), multipart/mixed when there are files.
+    Header values must be ready to use: addresses through `mailbox()`; other non-ASCII
+    values become RFC 2047 words here.
 
     The compat32 Message is used on purpose: EmailMessage re-parses every header through
     the header registry, which made composing the slowest step of ingesting a message.
@@ -71,7 +85,21 @@ def compose(headers: list[tuple[str, str]], text: str) -> Message:
         # compat32 takes a Header object for a value that needs RFC 2047 words.
         msg[name] = value if value.isascii() else Header(value, "utf-8", header_name=name)  # type: ignore[assignment]
     msg["MIME-Version"] = "1.0"
-    msg.set_payload(text, _UTF8_QP)
+    if not attachments:
+        msg.set_payload(text, _UTF8_QP)
+        return msg
+    msg["Content-Type"] = "multipart/mixed"
+    body = Message()
+    body.set_payload(text, _UTF8_QP)
+    msg.attach(body)
+    for part in attachments:
+        maintype, _, subtype = part.content_type.partition("/")
+        file = Message()
+        file["Content-Type"] = f"{maintype or 'application'}/{subtype or 'octet-stream'}"
+        file.add_header("Content-Disposition", "attachment", filename=("utf-8", "", part.filename))
+        file["Content-Transfer-Encoding"] = "base64"
+        file.set_payload(base64.encodebytes(part.data).decode("ascii"))
+        msg.attach(file)
     return msg
 
 
@@ -90,13 +118,29 @@ def queue_mail(
     rcpt_to: list[str],
     ticket_id: int | None,
     purpose: str,
-) -> Outbound:
-    """Add a mail to the outbox inside the caller's transaction."""
+    about_message_pk: int | None = None,
+) -> Outbound | None:
+    """Add a mail to the outbox inside the caller's transaction.
+
+    Returns None, and queues nothing, when the loop breaker says no: the ticket is over
+    its cap of mail for the last minutes, or every recipient is suppressed.
+    """
+    if loops.over_cap(session, ticket_id, purpose):
+        log.warning("ticket %s: %s not sent, over the loop cap", ticket_id, purpose)
+        return None
+    live = [r for r in rcpt_to if loops.suppressed(session, r) is None]
+    if not live:
+        log.warning("ticket %s: %s not sent, %s suppressed", ticket_id, purpose, rcpt_to)
+        return None
+    rcpt_to = live
     domain = mail_from.rpartition("@")[2] or "localhost"
     if "Message-ID" not in msg:
         msg["Message-ID"] = new_message_id(domain)
     if "Date" not in msg:
         msg["Date"] = format_datetime(utcnow())
+    if purpose != "reply" and "X-Loop" not in msg:
+        # Everything inboxd writes by itself says so, for the next system to see.
+        msg["X-Loop"] = mail_from
     message_id = str(msg["Message-ID"]).strip()
     buffer = BytesIO()
     utf8 = not all(a.isascii() for a in [mail_from, *rcpt_to])
@@ -110,6 +154,7 @@ def queue_mail(
         ticket_id=ticket_id,
         message_id=message_id,
         purpose=purpose,
+        about_message_pk=about_message_pk,
         mail_from=mail_from,
         rcpt_to=rcpt_to,
         raw=buffer.getvalue(),
@@ -253,6 +298,10 @@ def record_bounce(
     if row is None:
         return
     row.last_error = detail
+    if " 5.1.1 " in f" {detail} ":
+        # No such user: stop mailing the address for a while (loops.SUPPRESS_FOR).
+        for address in row.rcpt_to:
+            loops.suppress(session, address, detail)
     if not permanent or row.status == "failed":
         session.add(row)
         return

@@ -25,13 +25,14 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session, col, select
 
-from inboxd import notify, outbound, spool, store
+from inboxd import actions, agentmail, notify, outbound, spool, store
 from inboxd.bounces import match_bounce
 from inboxd.classify import Classification, classify
 from inboxd.db import session_scope
 from inboxd.dedupe import find_copy, fingerprint
 from inboxd.errors import DatabaseUnavailable, NotFound, ParseRejected
 from inboxd.models import Agent, Message, Quarantine, Ticket, utcnow
+from inboxd.outbound import FilePart
 from inboxd.parse import ParsedMessage, parse_message
 from inboxd.quotes import strip_quoted, strip_quoted_html
 from inboxd.runtime import Runtime
@@ -162,13 +163,16 @@ def ingest_batch(
     message hits a bug, the batch is rolled back and redone one message at a time, so
     only that message is quarantined.
     """
+    if prepared is None:
+        # The pure stages run before the write transaction, so the database's write lock
+        # is held only for the writes.
+        prepared = [prepare(item.raw) for item in items]
     try:
-        with session_scope(rt.engine) as session:
+        with rt.write_lock, session_scope(rt.engine) as session:
             results = []
             # Ingest never changes agents, so one look-up serves the whole batch.
             agents = {a.email: a for a in session.exec(select(Agent).where(Agent.active))}
-            for index, item in enumerate(items):
-                ready = prepared[index] if prepared is not None else None
+            for item, ready in zip(items, prepared, strict=True):
                 result = _ingest(session, rt, item, agents, ready)
                 if item.spool_id is not None:
                     spool.mark_done(session, item.spool_id, result.result, result.ticket)
@@ -180,10 +184,8 @@ def ingest_batch(
         if len(items) > 1:
             return [
                 result
-                for index, item in enumerate(items)
-                for result in ingest_batch(
-                    rt, [item], [prepared[index]] if prepared is not None else None
-                )
+                for item, ready in zip(items, prepared, strict=True)
+                for result in ingest_batch(rt, [item], [ready])
             ]
         # A bug, not bad mail. The traceback goes to the log; the message to quarantine.
         item = items[0]
@@ -199,7 +201,7 @@ def _quarantine(
     rt: Runtime, raw: bytes, source: str, reason: str, spool_id: int | None
 ) -> IngestResult:
     try:
-        with session_scope(rt.engine) as session:
+        with rt.write_lock, session_scope(rt.engine) as session:
             digest = store.store_raw(session, raw)
             store.quarantine(session, digest, source, reason)
             if spool_id is not None:
@@ -214,11 +216,10 @@ def _ingest(
     rt: Runtime,
     item: Incoming,
     agents: dict[str, Agent],
-    ready: Prepared | None,
+    ready: Prepared,
 ) -> IngestResult:
     raw, source = item.raw, item.source
     digest = store.store_raw(session, raw)
-    ready = ready or prepare(raw)
     if ready.error is not None:
         log.error("ingest of %s failed: %s\n%s", source or "message", ready.error, ready.trace)
         raise _StageFailed(ready.error)
@@ -266,31 +267,75 @@ def _ingest(
         found = session.get(Ticket, decision.ticket_id)
         assert found is not None
         ticket = found
-    _save(session, rt, ticket, msg, ready.new_text, digest, fp, source, kind, decision, agents)
+    message = _save(
+        session, rt, ticket, msg, ready.new_text, digest, fp, source, kind, decision, created
+    )
     _after_message(session, rt, ticket, msg, kind, decision, created, agents)
-    if created:
-        notify.acknowledge(session, rt, ticket, msg, kind)
+    _follow_up(session, rt, ticket, msg, message, kind, decision, created, agents)
     assert ticket.id is not None
     for waiting in tickets_waiting_for(session, msg, ticket.id, keys, agent_emails):
-        store.merge_tickets(session, waiting, ticket, "system")
+        actions.merge_tickets(session, waiting, ticket, "system")
     result = "created" if created else "appended"
     return IngestResult(source, result, ticket.id, msg.message_id, decision.reason)
 
 
-def _message_kind(
-    kind: Classification, decision: ThreadDecision, msg: ParsedMessage, agents: dict[str, Agent]
-) -> str:
+def _message_kind(kind: Classification, created: bool) -> str:
     if kind.automatic:
         return "auto"
-    if kind.kind != "agent":
-        return "customer"
-    agent = agents[msg.sender.email] if msg.sender else None
-    # Agent mail counts only when it came to that agent's own reply token (SPEC §6 (a)).
-    # Anything else claiming an agent's From: is held; running commands and relaying
-    # replies from verified agent mail is the command-tags stage (not built yet).
-    if agent is not None and decision.token_agent_id == agent.id:
-        return "note"
-    return "held"
+    if kind.kind == "agent" and not created:
+        # Held until agentmail.handle() has verified it and read its commands.
+        return "held"
+    # An agent who mails support@ afresh (to open a ticket for a caller, say) is the
+    # ticket's requester like anyone else; no commands run from such a mail.
+    return "customer"
+
+
+def _follow_up(
+    session: Session,
+    rt: Runtime,
+    ticket: Ticket,
+    msg: ParsedMessage,
+    message: Message,
+    kind: Classification,
+    decision: ThreadDecision,
+    created: bool,
+    agents: dict[str, Agent],
+) -> None:
+    """What the stored message sets off: agent commands and relay, acknowledgement,
+    notifications. Automatic mail sets off nothing."""
+    if kind.automatic:
+        return
+    sender = msg.sender.email if msg.sender else ""
+    if message.kind == "held":
+        files = [
+            FilePart(a.filename, a.content_type, a.data) for a in msg.attachments if not a.inline
+        ]
+        agentmail.handle(
+            session, rt, ticket, agents[sender], msg, message, decision.token_agent_id, files
+        )
+        return
+    who = message.from_name or message.from_email or "someone"
+    if created:
+        notify.acknowledge(session, rt, ticket, msg, kind)
+        notify.notify_agents(
+            session,
+            rt,
+            ticket,
+            message,
+            "notify:new",
+            notify.agents_for(session, ticket),
+            f"New ticket from {who}.",
+        )
+    else:
+        notify.notify_agents(
+            session,
+            rt,
+            ticket,
+            message,
+            "notify:customer",
+            notify.agents_for(session, ticket, exclude=sender),
+            f"{who} wrote on the ticket.",
+        )
 
 
 def _save(
@@ -304,13 +349,13 @@ def _save(
     source: str,
     kind: Classification,
     decision: ThreadDecision,
-    agents: dict[str, Agent],
+    created: bool,
 ) -> Message:
     assert ticket.id is not None
     message = Message(
         ticket_id=ticket.id,
         direction="in",
-        kind=_message_kind(kind, decision, msg, agents),
+        kind=_message_kind(kind, created),
         threaded_by=decision.threaded_by,
         message_id=msg.message_id,
         fingerprint=fp,
@@ -380,7 +425,7 @@ def _after_message(
     if created:
         return  # a new ticket's status and updated_at are fresh already
     if kind.kind == "customer" and ticket.status in _REOPEN_ON_CUSTOMER_REPLY:
-        store.set_status(session, ticket, "open", actor)
+        actions.set_status(session, ticket, "open", actor)
     ticket.updated_at = utcnow()
     session.add(ticket)
 

@@ -6,10 +6,14 @@ so `inboxd init` and every other command leave the same state behind (idempotent
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
-from dataclasses import dataclass
+import threading
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
@@ -27,6 +31,10 @@ class Runtime:
     config: Config
     engine: Engine
     secret_key: bytes
+    # SQLite has one writer at a time. Within one process, writers queue on this lock
+    # instead of polling SQLite's busy handler (which sleeps in steps of up to 100 ms and
+    # gave SMTP accepts a 1 s tail behind the ingest worker). PostgreSQL needs none.
+    write_lock: AbstractContextManager[Any] = field(default_factory=contextlib.nullcontext)
 
     @property
     def attachments_dir(self) -> Path:
@@ -41,7 +49,8 @@ def open_runtime(config: Config) -> Runtime:
     db.migrate(engine)
     with db.session_scope(engine) as session:
         sync_agents(session, config)
-    return Runtime(config=config, engine=engine, secret_key=key)
+    lock = threading.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
+    return Runtime(config=config, engine=engine, secret_key=key, write_lock=lock)
 
 
 def _secret_key(config: Config) -> bytes:

@@ -116,6 +116,7 @@ class InboundHandler:
                 source=f"smtp:{peer}",
                 mail_from=envelope.mail_from or "",
                 rcpt_to=list(envelope.rcpt_tos),
+                write_lock=self.rt.write_lock,
             )
         except DatabaseUnavailable as exc:
             log.warning("temporary failure storing mail from %s: %s", peer, exc)

@@ -11,8 +11,11 @@ claiming process dies.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
@@ -29,11 +32,17 @@ LEASE = timedelta(minutes=2)
 
 
 def accept(
-    engine: Engine, raw: bytes, *, source: str, mail_from: str = "", rcpt_to: Sequence[str] = ()
+    engine: Engine,
+    raw: bytes,
+    *,
+    source: str,
+    mail_from: str = "",
+    rcpt_to: Sequence[str] = (),
+    write_lock: AbstractContextManager[Any] | None = None,
 ) -> int:
     """Store a received message durably; return its spool id. Raises DatabaseUnavailable."""
     try:
-        with session_scope(engine) as session:
+        with write_lock or contextlib.nullcontext(), session_scope(engine) as session:
             digest = store.store_raw(session, raw)
             row = Inbound(
                 raw_sha256=digest, source=source, mail_from=mail_from, rcpt_to=list(rcpt_to)
@@ -46,10 +55,12 @@ def accept(
         raise DatabaseUnavailable(f"cannot store the message: {exc}") from None
 
 
-def claim(engine: Engine, limit: int = 20) -> list[Inbound]:
+def claim(
+    engine: Engine, limit: int = 20, write_lock: AbstractContextManager[Any] | None = None
+) -> list[Inbound]:
     """Take up to `limit` pending messages, oldest first, for this process."""
     now = utcnow()
-    with session_scope(engine) as session:
+    with write_lock or contextlib.nullcontext(), session_scope(engine) as session:
         query = (
             select(Inbound)
             .where(Inbound.state == "pending")

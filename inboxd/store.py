@@ -29,7 +29,6 @@ from inboxd.models import (
     RawMessage,
     ThreadKey,
     Ticket,
-    TicketTag,
     utcnow,
 )
 from inboxd.parse import ParsedAttachment
@@ -67,8 +66,9 @@ def record_event(
     from_value: str | None = None,
     to_value: str | None = None,
     message: Message | None = None,
+    block: str | None = None,
 ) -> None:
-    """Append one line to a ticket's audit log."""
+    """Append one line to a ticket's audit log (`block`: the command block that did it)."""
     assert ticket.id is not None
     # A plain INSERT: events are written often and never read back in the same
     # transaction, so building ORM objects for them would only cost time.
@@ -80,6 +80,7 @@ def record_event(
         "from_value": from_value,
         "to_value": to_value,
         "message_pk": message.id if message is not None else None,
+        "block": block,
     }
     # Written in one statement with the other events of the transaction (flush_events).
     session.info.setdefault(_PENDING_EVENTS, []).append(row)
@@ -151,16 +152,6 @@ def add_participant(
     return True
 
 
-def set_status(session: Session, ticket: Ticket, status: str, actor: str) -> None:
-    """Change a ticket's status and log it."""
-    if ticket.status == status:
-        return
-    record_event(session, ticket, actor, "status", ticket.status, status)
-    ticket.status = status
-    ticket.solved_at = utcnow() if status == "solved" else ticket.solved_at
-    session.add(ticket)
-
-
 def remember_msgids(session: Session, ticket_id: int, msgids: dict[str, str]) -> None:
     """Record Message-IDs (msgid -> source) as belonging to a ticket, once each."""
     if not msgids:
@@ -211,43 +202,6 @@ def _write_once(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def merge_tickets(session: Session, source: Ticket, target: Ticket, actor: str) -> None:
-    """Move everything of `source` onto `target`; `source` stays as a pointer to it.
-
-    Messages, thread keys and participants move, so every later message (and every
-    reader) finds one conversation on one ticket; tags are joined.
-    """
-    assert source.id is not None and target.id is not None and source.id != target.id
-    for message in session.exec(select(Message).where(Message.ticket_id == source.id)):
-        message.ticket_id = target.id
-        session.add(message)
-    target_keys = {
-        k.msgid for k in session.exec(select(ThreadKey).where(ThreadKey.ticket_id == target.id))
-    }
-    for key in session.exec(select(ThreadKey).where(ThreadKey.ticket_id == source.id)):
-        if key.msgid in target_keys:
-            session.delete(key)
-        else:
-            key.ticket_id = target.id
-            session.add(key)
-    for person in session.exec(select(Participant).where(Participant.ticket_id == source.id)):
-        if session.get(Participant, (target.id, person.email)) is None:
-            role = "cc" if person.role == "requester" else person.role
-            session.add(Participant(ticket_id=target.id, email=person.email, role=role))
-        session.delete(person)
-    for tag in session.exec(select(TicketTag).where(TicketTag.ticket_id == source.id)):
-        if session.get(TicketTag, (target.id, tag.tag)) is None:
-            session.add(TicketTag(ticket_id=target.id, tag=tag.tag))
-        session.delete(tag)
-    record_event(session, source, actor, "merged", None, str(target.id))
-    record_event(session, target, actor, "merged_from", None, str(source.id))
-    source.merged_into = target.id
-    source.status = "closed"
-    target.updated_at = utcnow()
-    session.add(source)
-    session.add(target)
 
 
 def quarantine(session: Session, digest: str, source: str, reason: str) -> Quarantine:

@@ -124,7 +124,7 @@ def test_a_bug_quarantines_the_message_and_retry_after_the_fix_releases_it(
         assert queries.list_quarantine(session) == []
 
 
-def test_agent_mail_to_its_own_token_is_a_note_and_a_spoof_is_held(rt: Runtime) -> None:
+def test_agent_mail_to_its_own_token_is_a_reply_and_a_spoof_is_held(rt: Runtime) -> None:
     first = pipeline.ingest(rt, (MAIL / "new_ticket_plain.eml").read_bytes(), "t")
     assert first.ticket is not None
     # Bob is agent id 2 in the test config (Alice, the admin, is 1).
@@ -146,7 +146,7 @@ def test_agent_mail_to_its_own_token_is_a_note_and_a_spoof_is_held(rt: Runtime) 
     assert pipeline.ingest(rt, verified, "t").ticket == first.ticket
     assert pipeline.ingest(rt, spoofed, "t").ticket == first.ticket
     kinds = [m["kind"] for m in show(rt, first.ticket)["messages"]]
-    assert kinds == ["customer", "note", "held"]
+    assert kinds == ["customer", "reply", "held"]
 
 
 def test_mail_without_any_header_is_quarantined_not_ticketed(rt: Runtime) -> None:

@@ -130,8 +130,8 @@ def test_agent_token_joins_the_ticket_it_names(rt: Runtime) -> None:
     assert (result.result, result.ticket) == ("appended", ticket)
     message = last_message(rt, ticket)
     assert message["threaded_by"] == "token"
-    # Came to Bob's own token with Bob's From: verified agent mail, not a held one.
-    assert message["kind"] == "note"
+    # Came to Bob's own token with Bob's From: verified agent mail, relayed as a reply.
+    assert message["kind"] == "reply"
 
 
 def test_customer_token_from_the_requester_joins_the_ticket(rt: Runtime) -> None:
