@@ -15,7 +15,9 @@ app = typer.Typer(no_args_is_help=True)
 
 def register(root: typer.Typer) -> None:
     root.add_typer(
-        app, name="agents", help="Manage the agents who answer tickets.\n\nExample: inboxd agents list"
+        app,
+        name="agents",
+        help="Manage the agents who answer tickets.\n\nExample: inboxd agents list",
     )
 
 

@@ -131,6 +131,9 @@ def notify_agents(
 ) -> int:
     """Queue one notification per agent, each with that agent's own reply token."""
     assert ticket.id is not None
+    recipients = [a for a in recipients if a.id is not None and a.active]
+    if not recipients:
+        return 0
     cfg = rt.config.inboxd
     assignee = session.get(Agent, ticket.assignee_id) if ticket.assignee_id else None
     earlier = session.exec(

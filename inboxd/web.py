@@ -1,6 +1,6 @@
-"""web.py: the HTTP side of the daemon. For now: liveness and Prometheus metrics.
+"""web.py: the HTTP side of the daemon: liveness, Prometheus metrics, the REST API.
 
-The web view, the customer status page and the REST API come later on this same app.
+The web view and the customer status page come later on this same app.
 """
 
 from __future__ import annotations
@@ -9,13 +9,21 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import text
 
+from inboxd import __version__, api
 from inboxd.metrics import Metrics
 from inboxd.runtime import Runtime
 
 
 def create_app(rt: Runtime, metrics: Metrics) -> FastAPI:
     """The ASGI app that `inboxd serve` runs on [web] host:port."""
-    app = FastAPI(title="inboxd", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="inboxd",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/api/v1/openapi.json",
+    )
+    api.install(app, rt)
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:

@@ -4,6 +4,11 @@ Mail is queued by ingesting new tickets (each gets an acknowledgement) and sent 
 capture relay (tests/relay.py) that can be down, answer 4xx or 5xx, or hang up after
 taking the mail. Some tests drive the sender by hand (`outbound.deliver_due`), the ones
 about its loop run the daemon.
+
+Since issue 4 a new ticket also queues one "notify:new" mail per active agent (Alice and
+Bob in make_config). Most tests here are about the acknowledgement and the failure
+notices, so they count those (`rows(rt, "ack", ...)`, `captured_of`, `relay.to(CAROL)`);
+where the agents' notifications fail as well, a test accounts for them exactly.
 """
 
 from __future__ import annotations
@@ -21,8 +26,8 @@ import daemon_harness
 import pytest
 from daemon_harness import daemon_runtime, listening, running_daemon, wait_until, write_toml
 from mailbuilder import mail, new_msgid
-from relay import CaptureRelay
-from sqlmodel import select
+from relay import Captured, CaptureRelay
+from sqlmodel import col, select
 from typer.testing import CliRunner
 
 from cli.main import app
@@ -31,6 +36,7 @@ from inboxd import outbound, pipeline
 from inboxd.db import session_scope
 from inboxd.models import Agent, Event, Outbound, Ticket
 from inboxd.runtime import Runtime
+from inboxd.tokens import make_token, token_address
 
 database_url = daemon_harness.database_url
 
@@ -61,9 +67,25 @@ def new_ticket(rt: Runtime, sender: str = f"Carol <{CAROL}>", subject: str = "He
     return result.ticket
 
 
-def rows(rt: Runtime) -> list[Outbound]:
+def rows(rt: Runtime, *purposes: str) -> list[Outbound]:
+    """The outbox in order of id; only the mail of these purposes when any are given."""
     with session_scope(rt.engine) as session:
-        return list(session.exec(select(Outbound).order_by(Outbound.id)))
+        query = select(Outbound).order_by(col(Outbound.id))
+        if purposes:
+            query = query.where(col(Outbound.purpose).in_(purposes))
+        return list(session.exec(query))
+
+
+def captured_of(relay: CaptureRelay, mails: list[Outbound]) -> list[Captured]:
+    """What the relay received of these outbox rows (matched by Message-ID), in order."""
+    wanted = {m.message_id for m in mails}
+    return [m for m in relay.captured() if m.message_id in wanted]
+
+
+def captured_except_notifications(relay: CaptureRelay, rt: Runtime) -> list[Captured]:
+    """Everything the relay received but the agents' notifications (issue 4)."""
+    notifications = {r.message_id for r in rows(rt) if r.purpose.startswith("notify:")}
+    return [m for m in relay.captured() if m.message_id not in notifications]
 
 
 def row(rt: Runtime, row_id: int) -> Outbound:
@@ -112,7 +134,9 @@ def test_mail_queued_while_the_relay_is_down_is_delivered_exactly_once_when_it_i
 
             waiting = wait_until(tried_several_times, what="several failed attempts each")
             elapsed = time.monotonic() - began
-            assert len(waiting) == 5
+            # One ack per customer, and (issue 4) one notify:new per agent per ticket: all
+            # of it is queued while the relay is down, so all of it must get through once.
+            assert Counter(r.purpose for r in waiting) == {"ack": 5, "notify:new": 10}
             for item in waiting:
                 assert item.status == "queued"
                 assert item.last_error and "refused" in item.last_error.lower()
@@ -128,7 +152,10 @@ def test_mail_queued_while_the_relay_is_down_is_delivered_exactly_once_when_it_i
     delivered = Counter(relay.message_ids())
     assert delivered == Counter(r.message_id for r in sent)
     assert set(delivered.values()) == {1}
-    assert {m.rcpt_tos for m in relay.captured()} == {(f"c{n}@example.net",) for n in range(5)}
+    acks = [r for r in sent if r.purpose == "ack"]
+    assert {m.rcpt_tos for m in captured_of(relay, acks)} == {
+        (f"c{n}@example.net",) for n in range(5)
+    }
 
 
 def test_a_4xx_reply_is_retried_and_the_mail_then_delivered_once(
@@ -136,16 +163,19 @@ def test_a_4xx_reply_is_retried_and_the_mail_then_delivered_once(
 ) -> None:
     new_ticket(sender_rt)
     relay.fail_all("451 4.7.1 Greylisted, try again later")
-    assert outbound.deliver_due(sender_rt.config, sender_rt.engine) == 1
-    [waiting] = rows(sender_rt)
+    # The ack and (issue 4) the notify:new to each of the two agents are all due now;
+    # a 4xx is temporary for them too, so they wait and no failure notice is queued.
+    assert outbound.deliver_due(sender_rt.config, sender_rt.engine) == 3
+    [waiting] = rows(sender_rt, "ack")
     assert (waiting.status, waiting.attempts) == ("queued", 1)
     assert waiting.last_error and "451 4.7.1" in waiting.last_error
     assert waiting.next_attempt_at > waiting.created_at
     relay.fail_all(None)
     deliver_until_idle(sender_rt)
-    [done] = rows(sender_rt)
+    [done] = rows(sender_rt, "ack")
     assert (done.status, done.attempts) == ("sent", 2)
-    assert relay.message_ids() == [done.message_id]
+    assert [m.message_id for m in relay.to(CAROL)] == [done.message_id]
+    assert relay.message_ids().count(done.message_id) == 1
 
 
 def test_a_connection_error_is_retried(tmp_path: Path, relay: CaptureRelay) -> None:
@@ -154,12 +184,13 @@ def test_a_connection_error_is_retried(tmp_path: Path, relay: CaptureRelay) -> N
         new_ticket(rt)
         relay.stop()
         outbound.deliver_due(rt.config, rt.engine)
-        [waiting] = rows(rt)
+        [waiting] = rows(rt, "ack")
         assert (waiting.status, waiting.attempts) == ("queued", 1)
         relay.start()
         deliver_until_idle(rt)
-        assert [r.status for r in rows(rt)] == ["sent"]
-        assert len(relay.captured()) == 1
+        assert [r.status for r in rows(rt, "ack")] == ["sent"]
+        assert len(relay.to(CAROL)) == 1
+        assert len(captured_of(relay, [waiting])) == 1
     finally:
         rt.engine.dispose()
 
@@ -173,15 +204,21 @@ def test_a_5xx_reply_fails_the_mail_records_it_on_the_ticket_and_tells_the_admin
     ticket = new_ticket(sender_rt, subject="Where is my order")
     relay.fail_recipient(CAROL, "550 5.1.1 No such user here")
     deliver_until_idle(sender_rt)
-    ack, notice = rows(sender_rt)
+    ack, notice = rows(sender_rt, "ack", "delivery_failed")
     assert (ack.purpose, ack.status, ack.attempts) == ("ack", "failed", 1)
     assert ack.last_error and "550" in ack.last_error
     [failed] = events(sender_rt, ticket, "delivery_failed")
     assert failed.from_value == CAROL and "550" in (failed.to_value or "")
     # Nobody is assigned, so the admins are told, and that notice is delivered.
-    assert (notice.rcpt_to, notice.status) == ([ALICE], "sent")
-    [told] = relay.to(ALICE)
+    assert (notice.purpose, notice.rcpt_to, notice.status) == ("delivery_failed", [ALICE], "sent")
+    [told] = captured_of(relay, [notice])
+    assert told.rcpt_tos == (ALICE,)
     assert "Where is my order" in told.message["Subject"]
+    # Besides the notice, Alice gets only her notify:new about the ticket (issue 4).
+    [to_alice] = [r for r in rows(sender_rt, "notify:new") if r.rcpt_to == [ALICE]]
+    assert sorted(m.message_id for m in relay.to(ALICE)) == sorted(
+        [to_alice.message_id, notice.message_id]
+    )
     assert relay.to(CAROL) == []
 
 
@@ -197,7 +234,13 @@ def test_the_assignee_rather_than_the_admins_is_told_of_a_failure(
         session.add(ticket)
     relay.fail_recipient(CAROL, "554 5.7.1 Rejected")
     deliver_until_idle(sender_rt)
-    assert [m.rcpt_tos for m in relay.captured()] == [(BOB,)]
+    # Both agents were sent notify:new when the ticket came in, before it was assigned
+    # (issue 4); apart from those, the one mail is the failure notice, to Bob alone.
+    [notice] = rows(sender_rt, "delivery_failed")
+    assert [m.rcpt_tos for m in captured_except_notifications(relay, sender_rt)] == [(BOB,)]
+    assert [m.message_id for m in captured_except_notifications(relay, sender_rt)] == [
+        notice.message_id
+    ]
 
 
 def test_a_failed_failure_notice_is_recorded_but_never_reported_again(
@@ -207,10 +250,21 @@ def test_a_failed_failure_notice_is_recorded_but_never_reported_again(
     relay.fail_recipient(CAROL, "550 5.1.1 No such user")
     relay.fail_recipient(ALICE, "550 5.2.2 Mailbox full")
     deliver_until_idle(sender_rt)
-    statuses = [(r.purpose, r.status) for r in rows(sender_rt)]
-    assert statuses == [("ack", "failed"), ("delivery_failed", "failed")]
-    assert len(events(sender_rt, ticket, "delivery_failed")) == 2
-    assert relay.captured() == []
+    # Alice (the admin) also gets the ticket's notify:new (issue 4), and the relay refuses
+    # that too: it fails and is reported to the admins like the ack. So there are two
+    # failure notices, both to Alice, both failed, and neither of them reported again.
+    statuses = sorted((r.purpose, r.rcpt_to, r.status) for r in rows(sender_rt))
+    assert statuses == [
+        ("ack", [CAROL], "failed"),
+        ("delivery_failed", [ALICE], "failed"),
+        ("delivery_failed", [ALICE], "failed"),
+        ("notify:new", [ALICE], "failed"),
+        ("notify:new", [BOB], "sent"),
+    ]
+    # The ack (to Carol), Alice's notification, and the two notices: nothing more.
+    failures = events(sender_rt, ticket, "delivery_failed")
+    assert sorted(e.from_value or "" for e in failures) == [ALICE, ALICE, ALICE, CAROL]
+    assert captured_except_notifications(relay, sender_rt) == []
 
 
 def test_mail_that_keeps_failing_temporarily_is_given_up_after_max_attempts(
@@ -224,8 +278,16 @@ def test_mail_that_keeps_failing_temporarily_is_given_up_after_max_attempts(
         deliver_until_idle(rt)
         for item in rows(rt):
             assert (item.status, item.attempts) == ("failed", 3)
-        assert [r.purpose for r in rows(rt)] == ["ack", "delivery_failed"]
-        assert len(events(rt, ticket, "delivery_failed")) == 2
+        # The relay turns everyone away, so besides the ack the two agents' notify:new
+        # (issue 4) are given up too; each of the three is reported once to the admin,
+        # and those three notices, given up in turn, are not reported.
+        originals = rows(rt, "ack", "notify:new")
+        notices = rows(rt, "delivery_failed")
+        assert [r.purpose for r in originals] == ["ack", "notify:new", "notify:new"]
+        assert [r.rcpt_to for r in notices] == [[ALICE]] * 3
+        assert min(r.id or 0 for r in notices) > max(r.id or 0 for r in originals)
+        assert len(rows(rt)) == 6
+        assert len(events(rt, ticket, "delivery_failed")) == 6
     finally:
         rt.engine.dispose()
 
@@ -239,11 +301,11 @@ def test_a_retry_after_an_unclear_failure_sends_the_very_same_mail(
     new_ticket(sender_rt)
     # The relay takes the mail and hangs up before saying 250: did it go through?
     relay.drop_after_data(1)
-    outbound.deliver_due(sender_rt.config, sender_rt.engine)
-    [unclear] = rows(sender_rt)
+    outbound.deliver_due(sender_rt.config, sender_rt.engine)  # the ack goes first
+    [unclear] = rows(sender_rt, "ack")
     assert (unclear.status, unclear.attempts) == ("queued", 1)
     deliver_until_idle(sender_rt)
-    first, second = relay.captured()
+    first, second = relay.to(CAROL)
     assert first.message_id == second.message_id == unclear.message_id
     assert first.data == second.data
     assert row(sender_rt, unclear.id or 0).status == "sent"
@@ -268,9 +330,13 @@ def test_a_rolled_back_change_queues_no_mail(sender_rt: Runtime) -> None:
 
 def test_each_queued_mail_has_its_message_id_fixed_in_the_row(sender_rt: Runtime) -> None:
     new_ticket(sender_rt)
-    [queued] = rows(sender_rt)
-    assert queued.message_id.startswith("<") and queued.message_id.endswith("@example.com>")
-    assert f"Message-ID: {queued.message_id}".encode() in queued.raw
+    everything = rows(sender_rt)
+    # The ack, and (issue 4) a notify:new to each agent: every one has its own.
+    assert sorted(r.purpose for r in everything) == ["ack", "notify:new", "notify:new"]
+    assert len({r.message_id for r in everything}) == 3
+    for queued in everything:
+        assert queued.message_id.startswith("<") and queued.message_id.endswith("@example.com>")
+        assert f"Message-ID: {queued.message_id}".encode() in queued.raw
 
 
 def test_file_mode_writes_each_mail_to_data_dir_outbox(tmp_path: Path) -> None:
@@ -279,11 +345,15 @@ def test_file_mode_writes_each_mail_to_data_dir_outbox(tmp_path: Path) -> None:
         assert rt.config.outbound.mode == "file"
         new_ticket(rt)
         deliver_until_idle(rt)
-        [sent] = rows(rt)
-        assert sent.status == "sent"
-        files = list((rt.config.data_dir / "outbox").glob("*.eml"))
-        assert [int(f.stem) for f in files] == [sent.id]
-        assert files[0].read_bytes() == sent.raw
+        [ack] = rows(rt, "ack")
+        everything = rows(rt)  # the ack and (issue 4) a notify:new to each agent
+        assert len(everything) == 3
+        assert all(r.status == "sent" for r in everything)
+        files = sorted((rt.config.data_dir / "outbox").glob("*.eml"))
+        assert [int(f.stem) for f in files] == [r.id for r in everything]
+        for sent, file in zip(everything, files, strict=True):
+            assert file.read_bytes() == sent.raw
+        assert ack.raw in [f.read_bytes() for f in files]
     finally:
         rt.engine.dispose()
 
@@ -400,7 +470,7 @@ def test_a_bounce_for_our_mail_is_matched_to_it_and_recorded_on_the_ticket(
     # message and recorded"; SPEC §7: a bounce is recorded on the ticket, the agent told.
     ticket = new_ticket(sender_rt)
     deliver_until_idle(sender_rt)
-    [ack] = relay.captured()
+    [ack] = relay.to(CAROL)
     result = pipeline.ingest(sender_rt, dsn_for(ack.data, CAROL), "test")
     assert result.ticket == ticket, result
     assert len(events(sender_rt, ticket, "delivery_failed")) == 1
@@ -486,7 +556,9 @@ def test_outbox_retry_of_an_unknown_or_sent_mail_exits_1(
     code, _, err = outbox("--config", str(path), "retry", "999")
     assert code == 1 and "999" in err
     deliver_until_idle(rt)
-    [sent] = [r for r in rows(rt) if r.status == "sent"]
+    # The admin's failure notice (the agents' notify:new were sent in the fixture already).
+    [sent] = [r for r in rows(rt, "ack", "delivery_failed") if r.status == "sent"]
+    assert sent.purpose == "delivery_failed"
     code, _, err = outbox("--config", str(path), "retry", str(sent.id))
     assert code == 1 and "already sent" in err
 
@@ -497,7 +569,48 @@ def test_the_daemon_sends_what_the_pipeline_queues(tmp_path: Path, relay: Captur
         with running_daemon(rt) as daemon:
             new_ticket(rt)
             daemon.wake_outbound()
-            wait_until(lambda: relay.captured(), what="the acknowledgement")
-        assert [r.status for r in rows(rt)] == ["sent"]
+            # The ack and (issue 4) a notify:new to each agent: all of it goes out.
+            wait_until(lambda: len(relay.captured()) == 3, what="the ack and notifications")
+        assert [r.status for r in rows(rt)] == ["sent"] * 3
+        assert Counter(relay.message_ids()) == Counter(r.message_id for r in rows(rt))
+        [ack] = rows(rt, "ack")
+        assert [m.message_id for m in relay.to(CAROL)] == [ack.message_id]
     finally:
         rt.engine.dispose()
+
+
+# --- agent notifications (issue 4) ---------------------------------------------------------
+
+
+def test_a_new_ticket_notifies_each_active_agent_with_a_reply_token_of_their_own(
+    sender_rt: Runtime, relay: CaptureRelay
+) -> None:
+    with session_scope(sender_rt.engine) as session:
+        session.add(Agent(email="dave@example.com", name="Dave", active=False))
+    ticket = new_ticket(sender_rt, subject="The printer is on fire")
+    with session_scope(sender_rt.engine) as session:
+        agent_ids = {a.email: a.id for a in session.exec(select(Agent))}
+    notes = rows(sender_rt, "notify:new")
+    # One per active agent; Dave, who is not active, gets none.
+    assert sorted(r.rcpt_to for r in notes) == [[ALICE], [BOB]]
+    assert all(r.ticket_id == ticket and r.status == "queued" for r in notes)
+    deliver_until_idle(sender_rt)
+    support = sender_rt.config.inboxd.support_address
+    reply_to: dict[str, str] = {}
+    for note in notes:
+        [agent] = note.rcpt_to
+        [got] = captured_of(relay, [note])  # delivered, once
+        assert got.rcpt_tos == (agent,)
+        assert [m.message_id for m in relay.to(agent)] == [note.message_id]
+        message = got.message
+        assert "The printer is on fire" in message["Subject"]
+        assert message["To"].addresses[0].addr_spec == agent
+        reply_to[agent] = message["Reply-To"].addresses[0].addr_spec
+        token = make_token(sender_rt.secret_key, ticket, agent_ids[agent])
+        assert reply_to[agent] == token_address(support, token)
+        assert row(sender_rt, note.id or 0).status == "sent"
+    # Each agent's token is their own, and neither is the customer's.
+    [ack] = relay.to(CAROL)
+    customer = ack.message["Reply-To"].addresses[0].addr_spec
+    assert len({reply_to[ALICE], reply_to[BOB], customer}) == 3
+    assert relay.to("dave@example.com") == []

@@ -26,7 +26,7 @@ from daemon_harness import DaemonThread, listening, wait_until
 from mailbuilder import mail, new_msgid
 from relay import Captured, CaptureRelay
 from sqlalchemy import create_engine, text
-from sqlmodel import func, select
+from sqlmodel import col, func, select
 
 from inboxd import spool
 from inboxd.db import session_scope
@@ -71,6 +71,13 @@ def wait_stored(rt: Runtime, message_id: str) -> Message:
 def count(rt: Runtime, model: Any, *where: Any) -> int:
     with session_scope(rt.engine) as session:
         return int(session.exec(select(func.count()).select_from(model).where(*where)).one())
+
+
+def notification_ids(rt: Runtime) -> set[str]:
+    """The Message-IDs of the agents' notifications (issue 4) in the outbox."""
+    with session_scope(rt.engine) as session:
+        query = select(Outbound.message_id).where(col(Outbound.purpose).like("notify:%"))
+        return set(session.exec(query))
 
 
 def settled(rt: Runtime) -> bool:
@@ -259,8 +266,14 @@ def test_no_acknowledgement_goes_to_auto_replies_bounces_lists_or_bulk_mail(
         send(daemon, mail(message_id=customer))
         ack_for(relay, customer)
         wait_until(lambda: settled(rt), what="the queues to drain")
-    assert [m.rcpt_tos for m in relay.captured()] == [(CAROL,)]
-    assert count(rt, Outbound) == 1
+        notifications = notification_ids(rt)
+    # The customer's new ticket is also announced to each of the two agents (notify:new,
+    # issue 4); those are not acknowledgements, so they are left out of what is counted.
+    # The automatic mail sets off no notification either: there are only those two.
+    assert len(notifications) == 2
+    assert [m.rcpt_tos for m in relay.captured() if m.message_id not in notifications] == [(CAROL,)]
+    assert count(rt, Outbound, col(Outbound.purpose).not_like("notify:%")) == 1
+    assert count(rt, Outbound, Outbound.purpose == "ack") == 1
 
 
 def test_at_most_max_acks_per_sender_per_hour_are_sent(tmp_path: Path, relay: CaptureRelay) -> None:

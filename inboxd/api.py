@@ -1,0 +1,104 @@
+"""api.py: the REST API under /api/v1 (SPEC §4 "Web and API"). A thin shell: every route
+calls the same core functions as the CLI (queries, operations), with the same JSON.
+
+Authentication is `Authorization: Bearer TOKEN` with a token from `inboxd agents token`;
+the token's agent is the actor of everything done through it. Errors are JSON objects
+with a `detail` message, never a traceback.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from inboxd import agents as agents_mod
+from inboxd import operations, queries
+from inboxd.db import session_scope
+from inboxd.errors import InboxdError, NotFound
+from inboxd.runtime import Runtime
+
+
+class CommandsIn(BaseModel):
+    commands: str = Field(description="Command tags, one per line (SPEC §6).", max_length=20_000)
+
+
+class ReplyIn(BaseModel):
+    text: str = Field(description="The reply's text.", min_length=1, max_length=200_000)
+    note: bool = Field(default=False, description="An internal note instead of a public reply.")
+
+
+def current_agent(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:
+    """The email of the agent whose API token came with the request (else 401)."""
+    rt: Runtime = request.app.state.rt
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise HTTPException(401, "send Authorization: Bearer TOKEN (inboxd agents token EMAIL)")
+    with session_scope(rt.engine) as session:
+        agent = agents_mod.agent_for_token(session, token.strip())
+        if agent is None:
+            raise HTTPException(401, "unknown or revoked API token")
+        return agent.email
+
+
+Agent = Annotated[str, Depends(current_agent)]
+
+
+def build_router(rt: Runtime) -> APIRouter:
+    router = APIRouter(prefix="/api/v1")
+
+    @router.get("/tickets", summary="List tickets, newest activity first")
+    def list_tickets(
+        _: Agent,
+        status: str | None = None,
+        assignee: str | None = None,
+        priority: str | None = None,
+        tag: str | None = None,
+        requester: str | None = None,
+        q: Annotated[str | None, Query(description="Full-text search")] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    ) -> list[dict[str, Any]]:
+        with session_scope(rt.engine) as session:
+            if q:
+                found = queries.search(session, q, limit)
+            else:
+                flt = queries.TicketFilter(status, assignee, priority, tag, requester, limit)
+                found = queries.list_tickets(session, flt)
+            return [queries.ticket_json(session, t) for t in found]
+
+    @router.get("/tickets/{ticket_id}", summary="One ticket with its messages and events")
+    def get_ticket(ticket_id: int, _: Agent) -> dict[str, Any]:
+        with session_scope(rt.engine) as session:
+            return queries.ticket_json(session, queries.get_ticket(session, ticket_id), full=True)
+
+    @router.post("/tickets/{ticket_id}/commands", summary="Run command tags as the token's agent")
+    def run_commands(ticket_id: int, body: CommandsIn, email: Agent) -> dict[str, Any]:
+        try:
+            outcome = operations.run_commands(rt, ticket_id, body.commands, email, "api")
+        except operations.InvalidCommands as exc:
+            raise HTTPException(
+                422, {"errors": [{"line": line, "error": why} for line, why in exc.errors]}
+            ) from None
+        return outcome.ticket
+
+    @router.post("/tickets/{ticket_id}/replies", summary="Post a public reply or an internal note")
+    def post_reply(ticket_id: int, body: ReplyIn, email: Agent) -> dict[str, Any]:
+        return operations.post_reply(rt, ticket_id, email, body.text, note=body.note, source="api")
+
+    return router
+
+
+def install(app: FastAPI, rt: Runtime) -> None:
+    """Mount the API and turn inboxd's errors into JSON answers."""
+    app.state.rt = rt
+    app.include_router(build_router(rt))
+
+    @app.exception_handler(NotFound)
+    async def not_found(_: Request, exc: NotFound) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(InboxdError)
+    async def refused(_: Request, exc: InboxdError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=422 if exc.exit_code == 1 else 500)

@@ -1,0 +1,144 @@
+"""The REST API: the same tickets, commands and replies as the CLI, behind API tokens."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from inboxd import agents, pipeline
+from inboxd.db import session_scope
+from inboxd.metrics import Metrics
+from inboxd.runtime import Runtime
+from inboxd.web import create_app
+
+MAIL = Path(__file__).resolve().parent / "data" / "mail"
+
+
+@pytest.fixture
+def client(sqlite_rt: Runtime) -> TestClient:
+    return TestClient(create_app(sqlite_rt, Metrics()))
+
+
+def token_for(rt: Runtime, email: str) -> dict[str, str]:
+    with session_scope(rt.engine) as session:
+        return {"Authorization": f"Bearer {agents.issue_api_token(session, email)}"}
+
+
+def new_ticket(rt: Runtime) -> int:
+    result = pipeline.ingest(rt, (MAIL / "new_ticket_plain.eml").read_bytes(), "test")
+    assert result.ticket is not None
+    return result.ticket
+
+
+def test_every_route_refuses_a_missing_or_unknown_token(
+    client: TestClient, sqlite_rt: Runtime
+) -> None:
+    ticket = new_ticket(sqlite_rt)
+    for method, path in [
+        ("get", "/api/v1/tickets"),
+        ("get", f"/api/v1/tickets/{ticket}"),
+        ("post", f"/api/v1/tickets/{ticket}/commands"),
+        ("post", f"/api/v1/tickets/{ticket}/replies"),
+    ]:
+        assert client.request(method, path).status_code == 401
+        bad = {"Authorization": "Bearer ibx_not-a-real-token"}
+        response = client.request(method, path, headers=bad, json={"commands": "#open"})
+        assert response.status_code == 401
+        assert "token" in response.json()["detail"]
+
+
+def test_list_and_show_return_the_cli_json(client: TestClient, sqlite_rt: Runtime) -> None:
+    ticket = new_ticket(sqlite_rt)
+    auth = token_for(sqlite_rt, "bob@example.com")
+    listed = client.get("/api/v1/tickets", headers=auth, params={"status": "new"}).json()
+    assert [t["id"] for t in listed] == [ticket]
+    assert "messages" not in listed[0]
+    shown = client.get(f"/api/v1/tickets/{ticket}", headers=auth).json()
+    assert shown["messages"][0]["from"] == "carol@example.org"
+    searched = client.get("/api/v1/tickets", headers=auth, params={"q": "1042"}).json()
+    assert [t["id"] for t in searched] == [ticket]
+    assert client.get("/api/v1/tickets/999", headers=auth).status_code == 404
+
+
+def test_commands_run_as_the_token_agent_or_answer_422_with_each_bad_line(
+    client: TestClient, sqlite_rt: Runtime
+) -> None:
+    ticket = new_ticket(sqlite_rt)
+    auth = token_for(sqlite_rt, "bob@example.com")
+    ok = client.post(
+        f"/api/v1/tickets/{ticket}/commands",
+        headers=auth,
+        json={"commands": "#status pending\n#take\n#tag shipping"},
+    )
+    assert ok.status_code == 200
+    body = ok.json()
+    assert (body["status"], body["assignee"], body["tags"]) == (
+        "pending",
+        "bob@example.com",
+        ["shipping"],
+    )
+    assert {e["actor"] for e in body["events"] if e["type"] in ("status", "assignee")} == {
+        "bob@example.com"
+    }
+    bad = client.post(
+        f"/api/v1/tickets/{ticket}/commands",
+        headers=auth,
+        json={"commands": "#status closed\n#stauts open\n#priority extreme"},
+    )
+    assert bad.status_code == 422
+    errors = bad.json()["detail"]["errors"]
+    assert [e["line"] for e in errors] == ["#stauts open", "#priority extreme"]
+    after = client.get(f"/api/v1/tickets/{ticket}", headers=auth).json()
+    assert after["status"] == "pending"  # the valid first line was not applied either
+
+
+def test_a_reply_is_queued_to_the_customer_and_a_note_is_not(
+    client: TestClient, sqlite_rt: Runtime
+) -> None:
+    ticket = new_ticket(sqlite_rt)
+    auth = token_for(sqlite_rt, "alice@example.com")
+    reply = client.post(
+        f"/api/v1/tickets/{ticket}/replies",
+        headers=auth,
+        json={"text": "It is on its way. -- alice@example.com"},
+    )
+    assert reply.status_code == 200
+    note = client.post(
+        f"/api/v1/tickets/{ticket}/replies",
+        headers=auth,
+        json={"text": "Checked with the warehouse.", "note": True},
+    )
+    kinds = [m["kind"] for m in note.json()["messages"]]
+    assert kinds == ["customer", "reply", "note"]
+    assert note.json()["first_response_at"] is not None
+    from sqlmodel import select
+
+    from inboxd.models import Outbound
+
+    with session_scope(sqlite_rt.engine) as session:
+        sent = session.exec(select(Outbound).where(Outbound.purpose == "reply")).all()
+    assert len(sent) == 1
+    assert sent[0].rcpt_to == ["carol@example.org", "dan@example.org"]
+    raw = sent[0].raw.decode()
+    assert "alice@example.com" not in raw
+    assert "Checked with the warehouse" not in raw
+
+
+def test_the_openapi_document_is_served(client: TestClient) -> None:
+    document = client.get("/api/v1/openapi.json").json()
+    assert {
+        "/api/v1/tickets",
+        "/api/v1/tickets/{ticket_id}",
+        "/api/v1/tickets/{ticket_id}/commands",
+        "/api/v1/tickets/{ticket_id}/replies",
+    } <= set(document["paths"])
+
+
+def test_bad_json_is_answered_with_a_json_error(client: TestClient, sqlite_rt: Runtime) -> None:
+    ticket = new_ticket(sqlite_rt)
+    auth = token_for(sqlite_rt, "bob@example.com")
+    response = client.post(f"/api/v1/tickets/{ticket}/replies", headers=auth, content=b"{nope")
+    assert response.status_code == 422
+    assert "detail" in response.json()
