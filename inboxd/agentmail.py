@@ -17,6 +17,7 @@ from inboxd import notify, replies
 from inboxd.command_tags import extract_tags
 from inboxd.commands import Actor, BlockResult, help_table, run_block
 from inboxd.models import Agent, Message, Outbound, Ticket
+from inboxd.operations import macros_dir
 from inboxd.outbound import FilePart
 from inboxd.parse import ParsedMessage
 from inboxd.runtime import Runtime
@@ -84,7 +85,8 @@ def handle(
             "warn:spoof",
         )
         return
-    calls, reply_text = extract_tags(message.text)
+    # SPEC §6: only the plain-text part is read for commands; an HTML-only mail has none.
+    calls, reply_text = ([], message.text) if msg.text_from_html else extract_tags(message.text)
     notification = replied_notification(session, msg)
     about = notification.about_message_pk if notification is not None else None
     result: BlockResult | None = None
@@ -96,7 +98,7 @@ def handle(
             calls,
             source="email",
             about_message_pk=about,
-            macros_dir=_macros_dir(rt),
+            macros_dir=macros_dir(rt),
         )
         if not result.ok:
             _hold(session, message, "invalid command block")
@@ -173,8 +175,3 @@ def _hold(session: Session, message: Message, why: str) -> None:
     message.kind = "held"
     message.flags = {**message.flags, "held": why}
     session.add(message)
-
-
-def _macros_dir(rt: Runtime) -> str:
-    folder = rt.config.inboxd.templates_dir
-    return str(rt.config.path(folder) / "macros") if folder else ""

@@ -19,7 +19,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from inboxd import actions
-from inboxd.command_tags import CommandCall
+from inboxd.command_tags import CommandCall, extract_tags
 from inboxd.models import PRIORITIES, STATUSES, Agent, Event, Message, ThreadKey, Ticket, utcnow
 from inboxd.render import BUNDLED
 from inboxd.store import open_ticket, record_event
@@ -306,19 +306,39 @@ def _due_apply(block: Block, when: datetime) -> None:
         block.changes.append(f"pending until {when:%Y-%m-%d %H:%M} UTC")
 
 
-def _macro_parse(block: Block, args: tuple[str, ...]) -> str:
+@dataclass(frozen=True)
+class _Macro:
+    commands: list[tuple[Command, Any]]  # the macro's own command block, checked
+    text: str
+
+
+def _macro_parse(block: Block, args: tuple[str, ...]) -> _Macro:
     name = _one(args, "macro name").lower()
     if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", name):
         raise CommandError(f"no macro {name!r}")
     for folder in (block.macros_dir, str(BUNDLED / "macros")):
         if folder and (path := Path(folder) / f"{name}.txt").is_file():
-            return path.read_text(encoding="utf-8")
+            calls, text = extract_tags(path.read_text(encoding="utf-8"))
+            checked = []
+            for call in calls:
+                command, inner_args = resolve(call)
+                if command.name == "macro":
+                    raise CommandError(f"macro {name!r} uses #macro itself")
+                try:
+                    checked.append((command, command.parse(block, inner_args)))
+                except CommandError as exc:
+                    raise CommandError(f"macro {name!r}: {call.line}: {exc}") from None
+            return _Macro(checked, text)
     raise CommandError(f"no macro {name!r} (templates/macros/{name}.txt)")
 
 
-def _macro_apply(block: Block, text: str) -> None:
-    block.inserted_text.append(text.rstrip("\n"))
-    block.changes.append("macro inserted")
+def _macro_apply(block: Block, macro: _Macro) -> None:
+    # A macro may hold commands itself (SPEC §6); they run as part of this block.
+    for command, value in macro.commands:
+        command.apply(block, value)
+    if macro.text.strip():
+        block.inserted_text.append(macro.text.rstrip("\n"))
+        block.changes.append("macro inserted")
 
 
 def _message_about(block: Block) -> Message:

@@ -10,13 +10,15 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+from sqlmodel import Session
+
 from inboxd import agents as agents_mod
 from inboxd import notify, queries, replies
 from inboxd.command_tags import parse_commands
 from inboxd.commands import Actor, BlockResult, run_block
 from inboxd.db import session_scope
 from inboxd.errors import InboxdError
-from inboxd.models import Message, utcnow
+from inboxd.models import Agent, Message, Ticket, utcnow
 from inboxd.runtime import Runtime
 
 
@@ -32,6 +34,12 @@ class InvalidCommands(InboxdError):
 class CommandOutcome:
     result: BlockResult
     ticket: dict[str, Any]
+
+
+def macros_dir(rt: Runtime) -> str:
+    """An admin's macros folder ([inboxd] templates_dir/macros), if one is set."""
+    folder = rt.config.inboxd.templates_dir
+    return str(rt.config.path(folder) / "macros") if folder else ""
 
 
 def run_commands(
@@ -50,11 +58,15 @@ def run_commands(
         )
         if not agent.active:
             raise InboxdError(f"{agent.email} is not an active agent")
-        result = run_block(
-            session, ticket, Actor(agent.email, agent.id, agent.role), calls, source=source
-        )
+        actor = Actor(agent.email, agent.id, agent.role)
+        result = run_block(session, ticket, actor, calls, source=source, macros_dir=macros_dir(rt))
         if not result.ok:
             raise InvalidCommands(result.errors)
+        if result.inserted_text.strip():
+            # A #macro's canned text is a reply (a note with #note), as it is by email.
+            add_reply(
+                session, rt, ticket, agent, result.inserted_text, note=result.note, source=source
+            )
         notify.after_assignment(session, rt, ticket, agent.email)
         final_id = ticket.merged_into or ticket_id
     with session_scope(rt.engine) as session:
@@ -71,38 +83,53 @@ def post_reply(
     with rt.write_lock, session_scope(rt.engine) as session:
         ticket = queries.get_ticket(session, ticket_id)
         agent = agents_mod.get_agent(session, actor_email)
-        digest = hashlib.sha256(f"{source}:{agent.email}:{utcnow().isoformat()}:{text}".encode())
-        message = Message(
-            ticket_id=ticket_id,
-            direction="in" if note else "out",
-            kind="note" if note else "reply",
-            threaded_by=source,
-            fingerprint=digest.hexdigest(),
-            source=source,
-            from_email=agent.email,
-            from_name=agent.name,
-            subject=ticket.subject,
-            body=text,
-            text=text,
-        )
-        session.add(message)
-        session.flush()
-        if note:
-            notify.notify_agents(
-                session,
-                rt,
-                ticket,
-                message,
-                "notify:note",
-                notify.followers(session, ticket, exclude=agent.email),
-                f"{agent.name or agent.email} added an internal note.",
-            )
-        else:
-            replies.relay_reply(session, rt, ticket, agent, message, [])
-        ticket.updated_at = utcnow()
-        session.add(ticket)
-        message_id = message.id
+        message_id = add_reply(session, rt, ticket, agent, text, note=note, source=source)
     with session_scope(rt.engine) as session:
         data = queries.ticket_json(session, queries.get_ticket(session, ticket_id), full=True)
     data["posted"] = message_id
     return data
+
+
+def add_reply(
+    session: Session,
+    rt: Runtime,
+    ticket: Ticket,
+    agent: Agent,
+    text: str,
+    *,
+    note: bool,
+    source: str,
+) -> int | None:
+    """Store an agent's reply or note and send it on (relay, or tell the followers)."""
+    assert ticket.id is not None
+    digest = hashlib.sha256(f"{source}:{agent.email}:{utcnow().isoformat()}:{text}".encode())
+    message = Message(
+        ticket_id=ticket.id,
+        direction="in" if note else "out",
+        kind="note" if note else "reply",
+        threaded_by=source,
+        fingerprint=digest.hexdigest(),
+        source=source,
+        from_email=agent.email,
+        from_name=agent.name,
+        subject=ticket.subject,
+        body=text,
+        text=text,
+    )
+    session.add(message)
+    session.flush()
+    if note:
+        notify.notify_agents(
+            session,
+            rt,
+            ticket,
+            message,
+            "notify:note",
+            notify.followers(session, ticket, exclude=agent.email),
+            f"{agent.name or agent.email} added an internal note.",
+        )
+    else:
+        replies.relay_reply(session, rt, ticket, agent, message, [])
+    ticket.updated_at = utcnow()
+    session.add(ticket)
+    return message.id

@@ -108,6 +108,8 @@ class ParsedMessage:
     headers: list[tuple[str, str]]
     stripped_internal_headers: int = 0
     defects: list[str] = field(default_factory=list)
+    # True when `text` is a rendering of the HTML part (the mail had no text/plain part).
+    text_from_html: bool = False
 
     def header(self, name: str) -> str | None:
         """The first decoded header of that name, or None."""
@@ -171,6 +173,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
         attachments=body.attachments,
         headers=headers,
         stripped_internal_headers=len(internal),
+        text_from_html=not body.plain and bool(body.htmls),
         defects=[type(d).__name__ for d in msg.defects],
     )
 

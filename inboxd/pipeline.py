@@ -237,6 +237,14 @@ def _ingest(
 
     agent_emails = frozenset(agents)
     kind = classify(msg, agent_emails)
+    if kind.kind != "agent" and (spam := _spam_ticket_of(session, msg)) is not None:
+        # #spam: "the sender's later mail is quarantined" (SPEC §6), where an admin can
+        # still look at it and release it.
+        reason = (
+            f"sender {msg.sender.email if msg.sender else ''} was marked as spam on ticket {spam}"
+        )
+        store.quarantine(session, digest, source, reason)
+        return IngestResult(source, "quarantined", None, msg.message_id, reason)
     tag = subject_tag_pattern(rt.config.inboxd.subject_tag)
     bounce = match_bounce(session, raw, msg) if kind.kind == "bounce" else None
     if bounce is not None and bounce.ticket_id is not None:
@@ -277,6 +285,13 @@ def _ingest(
         actions.merge_tickets(session, waiting, ticket, "system")
     result = "created" if created else "appended"
     return IngestResult(source, result, ticket.id, msg.message_id, decision.reason)
+
+
+def _spam_ticket_of(session: Session, msg: ParsedMessage) -> int | None:
+    if msg.sender is None or msg.sender_ambiguous:
+        return None
+    query = select(Ticket.id).where(Ticket.requester == msg.sender.email, Ticket.spam).limit(1)
+    return session.exec(query).first()
 
 
 def _message_kind(kind: Classification, created: bool) -> str:

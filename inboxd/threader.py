@@ -171,12 +171,19 @@ def _by_token(
         if token is None or session.get(Ticket, token.ticket_id) is None:
             continue
         if token.agent_id is not None:
+            # A notification forwarded to someone else and answered by them still lands on
+            # the ticket, but proves nothing about its sender: no participants added.
+            owner = session.get(Agent, token.agent_id)
+            own = owner is not None and sender == owner.email
             return ThreadDecision(
-                token.ticket_id, "token", True, token.agent_id, reason="agent reply token"
+                token.ticket_id, "token", own, token.agent_id, reason="agent reply token"
             )
         # The "ticket trick": a service mails a customer's token address at an attacker's
-        # request. Only a participant's own mail may use the customer token.
-        if sender and is_participant(session, token.ticket_id, sender, agents):
+        # request. Only a participant's own mail may use the customer token (checked on
+        # the ticket it was merged into, where its participants now are).
+        target = _follow_merges(session, token.ticket_id)
+        tickets = {token.ticket_id} | ({target.id} if target and target.id else set())
+        if sender and any(is_participant(session, t, sender, agents) for t in tickets):
             return ThreadDecision(token.ticket_id, "token", True, reason="customer reply token")
     return None
 
