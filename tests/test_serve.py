@@ -68,7 +68,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
 
 
 def test_serve_logs_where_it_listens(server: ServeProcess) -> None:
-    log = server.stderr()
+    # The web line is written while the web app starts, a moment after SMTP listens.
+    def whole_startup_log() -> str | None:
+        text = server.stderr()
+        return text if "writing outgoing mail" in text else None
+
+    log = wait_until(whole_startup_log, what="the start-up log")
     assert f"SMTP listening on 127.0.0.1:{server.smtp_port}" in log
     assert f"web listening on http://127.0.0.1:{server.web_port}" in log
     assert "writing outgoing mail to" in log
