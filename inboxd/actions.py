@@ -29,30 +29,52 @@ def _log(
     record_event(session, ticket, actor, kind, old, new, block=block)
 
 
+def _set_field(
+    session: Session,
+    ticket: Ticket,
+    field: str,
+    value: str | None,
+    actor: str,
+    block: str | None,
+) -> bool:
+    """Change one plain text field of a ticket (its event type is the field's name)."""
+    old = getattr(ticket, field)
+    if old == value:
+        return False
+    _log(session, ticket, actor, field, old, value, block)
+    setattr(ticket, field, value)
+    _touch(session, ticket)
+    return True
+
+
 def set_status(
     session: Session, ticket: Ticket, status: str, actor: str, block: str | None = None
 ) -> bool:
-    if ticket.status == status:
+    if not _set_field(session, ticket, "status", status, actor, block):
         return False
-    _log(session, ticket, actor, "status", ticket.status, status, block)
-    ticket.status = status
     if status == "solved":
         ticket.solved_at = utcnow()
     if status != "pending":
         ticket.due_at = None
-    _touch(session, ticket)
     return True
 
 
 def set_priority(
     session: Session, ticket: Ticket, priority: str, actor: str, block: str | None = None
 ) -> bool:
-    if ticket.priority == priority:
-        return False
-    _log(session, ticket, actor, "priority", ticket.priority, priority, block)
-    ticket.priority = priority
-    _touch(session, ticket)
-    return True
+    return _set_field(session, ticket, "priority", priority, actor, block)
+
+
+def set_subject(
+    session: Session, ticket: Ticket, subject: str, actor: str, block: str | None = None
+) -> bool:
+    return _set_field(session, ticket, "subject", subject, actor, block)
+
+
+def set_team(
+    session: Session, ticket: Ticket, team: str | None, actor: str, block: str | None = None
+) -> bool:
+    return _set_field(session, ticket, "team", team, actor, block)
 
 
 def set_assignee(
@@ -62,41 +84,12 @@ def set_assignee(
     if ticket.assignee_id == new_id:
         return False
     old = session.get(Agent, ticket.assignee_id) if ticket.assignee_id else None
-    _log(
-        session,
-        ticket,
-        actor,
-        "assignee",
-        old.email if old else None,
-        agent.email if agent else None,
-        block,
-    )
+    old_email = old.email if old else None
+    _log(session, ticket, actor, "assignee", old_email, agent.email if agent else None, block)
     ticket.assignee_id = new_id
     if ticket.status == "new" and agent is not None:
         # Someone owns it now: it is no longer waiting to be looked at.
         set_status(session, ticket, "open", actor, block)
-    _touch(session, ticket)
-    return True
-
-
-def set_subject(
-    session: Session, ticket: Ticket, subject: str, actor: str, block: str | None = None
-) -> bool:
-    if ticket.subject == subject:
-        return False
-    _log(session, ticket, actor, "subject", ticket.subject, subject, block)
-    ticket.subject = subject
-    _touch(session, ticket)
-    return True
-
-
-def set_team(
-    session: Session, ticket: Ticket, team: str | None, actor: str, block: str | None = None
-) -> bool:
-    if ticket.team == team:
-        return False
-    _log(session, ticket, actor, "team", ticket.team, team, block)
-    ticket.team = team
     _touch(session, ticket)
     return True
 

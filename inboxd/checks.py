@@ -9,14 +9,14 @@ from __future__ import annotations
 import shutil
 import smtplib
 import socket
-import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from sqlalchemy import create_engine, text
 
-from inboxd.config import Config, secret
+from inboxd.config import Config
 from inboxd.errors import InboxdError
+from inboxd.outbound import open_relay
 
 
 @dataclass(frozen=True)
@@ -110,22 +110,8 @@ def _relay(cfg: Config) -> CheckLine:
     out = cfg.outbound
     where = f"{out.host}:{out.port}"
     try:
-        client: smtplib.SMTP
-        if out.ssl:
-            client = smtplib.SMTP_SSL(
-                out.host, out.port, timeout=10, context=ssl.create_default_context()
-            )
-        else:
-            client = smtplib.SMTP(out.host, out.port, timeout=10)
-        with client:
-            code, banner = client.ehlo()
-            if code >= 400:
-                raise smtplib.SMTPResponseException(code, banner)
-            if out.starttls:
-                client.starttls(context=ssl.create_default_context())
-                client.ehlo()
-            if out.username:
-                client.login(out.username, secret(cfg, out, "password"))
+        with open_relay(cfg, timeout=10):
+            pass
     except smtplib.SMTPAuthenticationError as exc:
         return CheckLine(
             "relay",

@@ -173,27 +173,37 @@ class SendOutcome:
     error: str = ""
 
 
+def open_relay(cfg: Config, timeout: float) -> smtplib.SMTP:
+    """A connection to [outbound]'s relay: EHLO, STARTTLS or SSL, login as configured."""
+    out = cfg.outbound
+    client: smtplib.SMTP
+    if out.ssl:
+        context = ssl.create_default_context()
+        client = smtplib.SMTP_SSL(out.host, out.port, timeout=timeout, context=context)
+    else:
+        client = smtplib.SMTP(out.host, out.port, timeout=timeout)
+    try:
+        code, banner = client.ehlo()
+        if code >= 400:
+            raise smtplib.SMTPResponseException(code, banner)
+        if out.starttls:
+            client.starttls(context=ssl.create_default_context())
+            client.ehlo()
+        if out.username:
+            client.login(out.username, secret(cfg, out, "password"))
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
 def send_one(cfg: Config, row: Outbound) -> SendOutcome:
     """Hand one mail to the relay (or the outbox folder); classify what went wrong."""
     if cfg.outbound.mode == "file":
         _write_outbox_file(cfg.data_dir / "outbox", row)
         return SendOutcome(ok=True)
-    out = cfg.outbound
     try:
-        client: smtplib.SMTP
-        if out.ssl:
-            client = smtplib.SMTP_SSL(
-                out.host, out.port, timeout=30, context=ssl.create_default_context()
-            )
-        else:
-            client = smtplib.SMTP(out.host, out.port, timeout=30)
-        with client:
-            client.ehlo()
-            if out.starttls:
-                client.starttls(context=ssl.create_default_context())
-                client.ehlo()
-            if out.username:
-                client.login(out.username, secret(cfg, out, "password"))
+        with open_relay(cfg, timeout=30) as client:
             options = (
                 [] if all(a.isascii() for a in [row.mail_from, *row.rcpt_to]) else ["SMTPUTF8"]
             )
