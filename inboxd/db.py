@@ -14,11 +14,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlmodel import Session, create_engine
 
 from inboxd.errors import DatabaseUnavailable
@@ -63,6 +61,11 @@ def make_engine(url: str, timeout_seconds: float = 30) -> Engine:
 
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest migration (a no-op when it is there already)."""
+    if _at_head(engine):
+        return
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     try:
@@ -71,6 +74,18 @@ def migrate(engine: Engine) -> None:
             command.upgrade(cfg, "head")
     except OperationalError as exc:
         raise DatabaseUnavailable(f"cannot reach the database: {exc.orig}") from None
+
+
+def _at_head(engine: Engine) -> bool:
+    """Is the database at the newest migration? (Checked without importing alembic, which
+    every command would otherwise pay for at start-up.)"""
+    newest = max(p.name.split("_", 1)[0] for p in (MIGRATIONS / "versions").glob("[0-9]*_*.py"))
+    try:
+        with engine.connect() as conn:
+            current = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+    except (OperationalError, ProgrammingError):
+        return False  # no schema yet (or not reachable: migrate() reports that)
+    return current == newest
 
 
 @contextmanager
