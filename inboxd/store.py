@@ -14,8 +14,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Table, insert
 from sqlalchemy import event as sa_event
-from sqlalchemy import insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
@@ -45,6 +45,18 @@ def store_raw(session: Session, raw: bytes) -> str:
     # INSERT .. ON CONFLICT DO NOTHING: two workers storing the same bytes both succeed.
     session.execute(_insert(session)(RawMessage).values(**values).on_conflict_do_nothing())
     return digest
+
+
+def _table(model: Any) -> Table:
+    table: Table = model.__table__
+    return table
+
+
+def _core(session: Session, statement: Any, rows: list[dict[str, Any]]) -> None:
+    """Plain Core executemany on the session's connection and transaction: for rows that
+    are never read back as objects (events, keys, participants), skipping the ORM's bulk
+    machinery halves the cost of each insert."""
+    session.connection().execute(statement, rows)
 
 
 def _insert(session: Session) -> Any:
@@ -94,7 +106,7 @@ def flush_events(session: Session) -> None:
     """Write the events recorded in this transaction (before commit, or before reading)."""
     rows = session.info.pop(_PENDING_EVENTS, None)
     if rows:
-        session.execute(insert(Event), rows)
+        _core(session, insert(_table(Event)), rows)
 
 
 @sa_event.listens_for(Session, "after_rollback")
@@ -117,7 +129,7 @@ def open_ticket(
             "role": "requester",
             "added_at": utcnow(),
         }
-        session.execute(insert(Participant), [row])
+        _core(session, insert(_table(Participant)), [row])
     record_event(session, ticket, requester or "system", "created", None, "new")
     if followup_of is not None:
         record_event(session, ticket, "system", "followup", str(followup_of), str(ticket.id))
@@ -147,7 +159,7 @@ def add_participant(
     elif session.get(Participant, (ticket.id, email)) is not None:
         return False
     row = {"ticket_id": ticket.id, "email": email, "role": role, "added_at": utcnow()}
-    session.execute(insert(Participant), [row])
+    _core(session, insert(_table(Participant)), [row])
     record_event(session, ticket, actor, "participant", None, email)
     return True
 
@@ -159,7 +171,7 @@ def remember_msgids(session: Session, ticket_id: int, msgids: dict[str, str]) ->
     rows = [{"msgid": m, "ticket_id": ticket_id, "source": s} for m, s in msgids.items()]
     # A key the ticket has already stays as it is (unique msgid+ticket). executemany
     # with one cached statement, whatever the number of keys.
-    session.execute(_insert(session)(ThreadKey).on_conflict_do_nothing(), rows)
+    _core(session, _insert(session)(_table(ThreadKey)).on_conflict_do_nothing(), rows)
 
 
 def save_attachments(
