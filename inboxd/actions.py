@@ -204,6 +204,28 @@ def merge_tickets(
     return True
 
 
+_SPAM_SENDERS = "inboxd.spam_senders"
+
+
+def spam_senders(session: Session) -> dict[str, int]:
+    """Requesters of tickets marked #spam (-> one such ticket), read once per session."""
+    cached: dict[str, int] | None = session.info.get(_SPAM_SENDERS)
+    if cached is None:
+        rows = session.exec(select(Ticket.requester, Ticket.id).where(Ticket.spam)).all()
+        cached = {requester: ticket_id for requester, ticket_id in rows if ticket_id}
+        session.info[_SPAM_SENDERS] = cached
+    return cached
+
+
+def mark_spam(session: Session, ticket: Ticket, actor: str, block: str | None = None) -> None:
+    """#spam: close the ticket; its requester's later mail goes to quarantine."""
+    assert ticket.id is not None
+    ticket.spam = True
+    spam_senders(session)[ticket.requester] = ticket.id
+    set_status(session, ticket, "closed", actor, block)
+    _touch(session, ticket)
+
+
 def _touch(session: Session, ticket: Ticket) -> None:
     ticket.updated_at = utcnow()
     session.add(ticket)

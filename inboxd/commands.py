@@ -247,9 +247,7 @@ def _merge_apply(block: Block, target: Ticket) -> None:
 
 
 def _spam_apply(block: Block, _: None) -> None:
-    ticket = block.ticket
-    ticket.spam = True
-    actions.set_status(block.session, ticket, "closed", block.actor.email, block.id)
+    actions.mark_spam(block.session, block.ticket, block.actor.email, block.id)
     block.changes.append("marked as spam and closed")
     block.notable = True
 

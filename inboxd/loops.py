@@ -9,7 +9,7 @@ with 5.1.1 (no such user) is not mailed again for a while.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, func, select
 
@@ -42,11 +42,23 @@ def over_cap(session: Session, ticket_id: int | None, purpose: str) -> bool:
     return len(recent) >= cap
 
 
-def suppressed(session: Session, email: str) -> Suppression | None:
-    row = session.get(Suppression, email.lower())
-    if row is None or row.until < utcnow():
-        return None
-    return row
+_SUPPRESSED = "inboxd.suppressed"
+
+
+def _current(session: Session) -> dict[str, datetime]:
+    """Suppressed addresses -> until when, read once per session (the table is small)."""
+    cached: dict[str, datetime] | None = session.info.get(_SUPPRESSED)
+    if cached is None:
+        rows = session.exec(select(Suppression.email, Suppression.until)).all()
+        cached = dict(rows)
+        session.info[_SUPPRESSED] = cached
+    return cached
+
+
+def suppressed(session: Session, email: str) -> bool:
+    """Is mail to this address held back for now?"""
+    until = _current(session).get(email.lower())
+    return until is not None and until >= utcnow()
 
 
 def suppress(session: Session, email: str, reason: str) -> None:
@@ -56,6 +68,7 @@ def suppress(session: Session, email: str, reason: str) -> None:
     row.reason = reason[:500]
     row.until = utcnow() + SUPPRESS_FOR
     session.add(row)
+    _current(session)[email] = row.until
 
 
 def count_suppressed(session: Session) -> int:

@@ -129,7 +129,7 @@ def queue_mail(
     if capped and loops.over_cap(session, ticket_id, purpose):
         log.warning("ticket %s: %s not sent, over the loop cap", ticket_id, purpose)
         return None
-    live = [r for r in rcpt_to if loops.suppressed(session, r) is None]
+    live = [r for r in rcpt_to if not loops.suppressed(session, r)]
     if not live:
         log.warning("ticket %s: %s not sent, %s suppressed", ticket_id, purpose, rcpt_to)
         return None

@@ -290,8 +290,7 @@ def _ingest(
 def _spam_ticket_of(session: Session, msg: ParsedMessage) -> int | None:
     if msg.sender is None or msg.sender_ambiguous:
         return None
-    query = select(Ticket.id).where(Ticket.requester == msg.sender.email, Ticket.spam).limit(1)
-    return session.exec(query).first()
+    return actions.spam_senders(session).get(msg.sender.email)
 
 
 def _message_kind(kind: Classification, created: bool) -> str:
