@@ -32,8 +32,9 @@ from inboxd.tokens import is_ours, make_token, token_address
 
 def acknowledge(
     session: Session, rt: Runtime, ticket: Ticket, msg: ParsedMessage, kind: Classification
-) -> Outbound | None:
-    """Queue the acknowledgement of a new ticket, unless one must not be sent."""
+) -> str | None:
+    """Queue the acknowledgement of a new ticket, unless one must not be sent; return its
+    Message-ID."""
     cfg = rt.config.inboxd
     sender = msg.sender
     if not cfg.acknowledge or kind.kind != "customer" or sender is None or msg.sender_ambiguous:
