@@ -55,6 +55,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# Shared with the ingest benchmark (bench/ is on sys.path when this file is run).
+from ingest import inboxd_command, mount_of
+
 ROOT = Path(__file__).resolve().parent.parent
 GEN_CORPUS = ROOT.parent / "shared" / "tools" / "gen_corpus.py"
 SUPPORT = "support@helpdesk.example"  # where gen_corpus.py addresses its mail
@@ -350,11 +353,6 @@ def write_config(directory: Path) -> Path:
     return cfg
 
 
-def inboxd_command() -> list[str]:
-    exe = Path(sys.executable).with_name("inboxd")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "inboxd"]
-
-
 def port_of(cfg: Path, section: str) -> int:
     text = cfg.read_text(encoding="utf-8").split(f"[{section}]", 1)[1]
     found = re.search(r"^port = (\d+)", text, re.MULTILINE)
@@ -530,20 +528,6 @@ def check_inboxd(run: Run, mails: list[Mail], db: Path) -> None:
 
 
 # --------------------------------------------------------------------------- main
-
-
-def mount_of(path: Path) -> str:
-    """The mount point and filesystem type holding `path` (Linux), for the report."""
-    best, kind = "", "?"
-    try:
-        with open("/proc/self/mounts", encoding="utf-8") as mounts:
-            for line in mounts:
-                _dev, point, fstype = line.split()[:3]
-                if str(path).startswith(point) and len(point) >= len(best):
-                    best, kind = point, fstype
-    except OSError:
-        return "?"
-    return f"{best} ({kind})"
 
 
 def load() -> str:
