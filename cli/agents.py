@@ -8,6 +8,7 @@ import typer
 
 from cli.common import ConfigOption, JsonOption, errors, open_rt, print_json, table
 from inboxd import agents as agents_mod
+from inboxd import signin
 from inboxd.db import session_scope
 
 app = typer.Typer(no_args_is_help=True)
@@ -107,3 +108,19 @@ def token(
         with session_scope(rt.engine) as session:
             value = agents_mod.issue_api_token(session, email)
         typer.echo(f"API token for {email.lower()} (shown once): {value}")
+
+
+@app.command("login-link")
+def login_link(
+    email: Annotated[str, typer.Argument(help="The agent's address.")],
+    config: ConfigOption = None,
+) -> None:
+    """Print a sign-in link for the web view (for a first sign-in, or when mail is down).
+
+    The link works once, within 15 minutes. Example: inboxd agents login-link alice@example.com
+    """
+    with errors():
+        rt = open_rt(config)
+        with session_scope(rt.engine) as session:
+            url = signin.issue_link(session, rt, agents_mod.get_agent(session, email))
+        typer.echo(url)

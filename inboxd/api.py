@@ -8,16 +8,14 @@ with a `detail` message, never a traceback.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from inboxd import agents as agents_mod
 from inboxd import operations, queries
 from inboxd.db import session_scope
-from inboxd.errors import InboxdError, NotFound
 from inboxd.runtime import Runtime
 
 
@@ -53,20 +51,21 @@ def build_router(rt: Runtime) -> APIRouter:
     def list_tickets(
         _: Agent,
         status: str | None = None,
-        assignee: str | None = None,
+        assignee: Annotated[str | None, Query(description="An agent, or none")] = None,
         priority: str | None = None,
         tag: str | None = None,
         requester: str | None = None,
-        q: Annotated[str | None, Query(description="Full-text search")] = None,
+        team: str | None = None,
+        q: Annotated[str | None, Query(description="Full-text search", max_length=500)] = None,
+        sort: Annotated[Literal["updated", "created", "priority", "id"], Query()] = "updated",
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     ) -> list[dict[str, Any]]:
+        flt = queries.TicketFilter(
+            status, assignee, priority, tag, requester, limit, team, q, sort, offset
+        )
         with session_scope(rt.engine) as session:
-            if q:
-                found = queries.search(session, q, limit)
-            else:
-                flt = queries.TicketFilter(status, assignee, priority, tag, requester, limit)
-                found = queries.list_tickets(session, flt)
-            return [queries.ticket_json(session, t) for t in found]
+            return queries.tickets_json(session, queries.list_tickets(session, flt))
 
     @router.get("/tickets/{ticket_id}", summary="One ticket with its messages and events")
     def get_ticket(ticket_id: int, _: Agent) -> dict[str, Any]:
@@ -91,14 +90,6 @@ def build_router(rt: Runtime) -> APIRouter:
 
 
 def install(app: FastAPI, rt: Runtime) -> None:
-    """Mount the API and turn inboxd's errors into JSON answers."""
+    """Mount the API (web.py turns inboxd's errors into JSON answers under /api)."""
     app.state.rt = rt
     app.include_router(build_router(rt))
-
-    @app.exception_handler(NotFound)
-    async def not_found(_: Request, exc: NotFound) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=404)
-
-    @app.exception_handler(InboxdError)
-    async def refused(_: Request, exc: InboxdError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=422 if exc.exit_code == 1 else 500)

@@ -26,6 +26,7 @@ from inboxd.models import Inbound, utcnow
 from inboxd.runtime import Runtime
 from inboxd.smtp import start_listener
 from inboxd.web import create_app
+from inboxd.webview import Wakeups
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +126,9 @@ class Daemon:
         if cfg.web.enabled:
             web = _QuietServer(
                 uvicorn.Config(
-                    create_app(self.rt, self.metrics),
+                    create_app(
+                        self.rt, self.metrics, Wakeups(self.wake_ingest, self.wake_outbound)
+                    ),
                     host=cfg.web.host,
                     port=cfg.web.port,
                     log_level="warning",

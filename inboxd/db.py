@@ -76,6 +76,14 @@ def migrate(engine: Engine) -> None:
         raise DatabaseUnavailable(f"cannot reach the database: {exc.orig}") from None
 
 
+def include_object(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
+    """Leave to migration 0004 what models cannot express: the search indexes (SQLite's
+    FTS5 table with its shadow tables, PostgreSQL's trigram indexes)."""
+    return not (name and (name.startswith("message_fts") or name.endswith("_trgm")))
+
+
 def _at_head(engine: Engine) -> bool:
     """Is the database at the newest migration? (Checked without importing alembic, which
     every command would otherwise pay for at start-up.)"""

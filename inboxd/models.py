@@ -236,3 +236,30 @@ class Suppression(SQLModel, table=True):
     reason: str = Field(sa_column=Column(Text, nullable=False))
     until: datetime
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class WebLogin(SQLModel, table=True):
+    """A magic sign-in link mailed to an agent: signed, expiring, usable once.
+
+    Only the SHA-256 of the link's random part is stored, so a copy of the database
+    cannot sign anybody in.
+    """
+
+    __tablename__ = "web_login"
+
+    nonce_hash: str = Field(primary_key=True, max_length=64)
+    agent_id: int = Field(foreign_key="agent.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    used_at: datetime | None = None
+
+
+class WebSession(SQLModel, table=True):
+    """A signed-in browser: the cookie holds a random token, the table its SHA-256."""
+
+    __tablename__ = "web_session"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    agent_id: int = Field(foreign_key="agent.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime = Field(index=True)

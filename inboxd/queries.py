@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_
+from sqlalchemy import Integer, case, func, or_
+from sqlalchemy import text as text_clause
 from sqlmodel import Session, col, select
 
 from inboxd.errors import NotFound
@@ -26,17 +27,24 @@ from inboxd.models import (
     TicketTag,
 )
 
+SORTS = ("updated", "created", "priority", "id")
+_PRIORITY_RANK = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
+
 
 @dataclass(frozen=True)
 class TicketFilter:
-    """The filters of `inboxd tickets` (and of the API's list)."""
+    """The filters of `inboxd tickets`, the API's list and the web view's list."""
 
     status: str | None = None
-    assignee: str | None = None  # an agent's email, or "none"
+    assignee: str | None = None  # an agent's email or name, or "none"
     priority: str | None = None
     tag: str | None = None
     requester: str | None = None
     limit: int = 50
+    team: str | None = None
+    q: str | None = None  # full text: subject, sender or any message's text
+    sort: str = "updated"  # one of SORTS, always newest (or most urgent) first
+    offset: int = 0
 
 
 def iso(value: datetime | None) -> str | None:
@@ -46,53 +54,89 @@ def iso(value: datetime | None) -> str | None:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def list_tickets(session: Session, flt: TicketFilter) -> list[Ticket]:
-    """Tickets matching the filter, newest activity first."""
-    query = select(Ticket).where(col(Ticket.merged_into).is_(None))
+def _filtered(query: Any, flt: TicketFilter, dialect: str) -> Any:
+    query = query.where(col(Ticket.merged_into).is_(None))
     if flt.status:
         query = query.where(Ticket.status == flt.status)
     if flt.priority:
         query = query.where(Ticket.priority == flt.priority)
+    if flt.team:
+        query = query.where(Ticket.team == flt.team)
     if flt.requester:
         query = query.where(Ticket.requester == flt.requester.lower())
     if flt.assignee:
         if flt.assignee.lower() == "none":
             query = query.where(col(Ticket.assignee_id).is_(None))
         else:
-            query = query.join(Agent, col(Agent.id) == Ticket.assignee_id).where(
+            agent_ids = select(Agent.id).where(
                 or_(col(Agent.email) == flt.assignee.lower(), col(Agent.name) == flt.assignee)
             )
+            query = query.where(col(Ticket.assignee_id).in_(agent_ids))
     if flt.tag:
-        query = query.join(TicketTag, col(TicketTag.ticket_id) == Ticket.id).where(
-            TicketTag.tag == flt.tag.lower()
+        tagged = select(TicketTag.ticket_id).where(TicketTag.tag == flt.tag.lower())
+        query = query.where(col(Ticket.id).in_(tagged))
+    if flt.q and flt.q.strip():
+        query = query.where(_matches(flt.q.strip(), dialect))
+    return query
+
+
+def _matches(text: str, dialect: str) -> Any:
+    """Tickets whose subject, requester, or any message's subject, sender or text
+    contains `text` (case-insensitive substring, any script). On SQLite a trigram FTS5
+    index answers for 3+ characters; on PostgreSQL trigram indexes serve ILIKE."""
+    needle = f"%{_escape_like(text)}%"
+    by_ticket = or_(
+        col(Ticket.subject).ilike(needle, escape="\\"),
+        col(Ticket.requester).ilike(needle, escape="\\"),
+    )
+    # The trigram tokenizer needs three characters; shorter needles scan with LIKE.
+    if dialect == "sqlite" and len(text) >= 3:
+        phrase = '"' + text.replace('"', '""') + '"'
+        hits = text_clause("SELECT rowid FROM message_fts WHERE message_fts MATCH :phrase")
+        by_message = select(Message.ticket_id).where(
+            col(Message.id).in_(hits.bindparams(phrase=phrase).columns(rowid=Integer))
         )
-    query = query.order_by(col(Ticket.updated_at).desc(), col(Ticket.id).desc())
-    return list(session.exec(query.limit(max(1, flt.limit))))
+    else:
+        by_message = select(Message.ticket_id).where(
+            or_(
+                col(Message.text).ilike(needle, escape="\\"),
+                col(Message.subject).ilike(needle, escape="\\"),
+                col(Message.from_email).ilike(needle, escape="\\"),
+            )
+        )
+    return or_(by_ticket, col(Ticket.id).in_(by_message))
+
+
+def _order(query: Any, sort: str) -> Any:
+    if sort == "created":
+        return query.order_by(col(Ticket.created_at).desc(), col(Ticket.id).desc())
+    if sort == "id":
+        return query.order_by(col(Ticket.id).desc())
+    if sort == "priority":
+        rank = case(_PRIORITY_RANK, value=Ticket.priority, else_=9)
+        return query.order_by(rank, col(Ticket.updated_at).desc(), col(Ticket.id).desc())
+    return query.order_by(col(Ticket.updated_at).desc(), col(Ticket.id).desc())
+
+
+def list_tickets(session: Session, flt: TicketFilter) -> list[Ticket]:
+    """Tickets matching the filter, in its sort order (newest activity first by default)."""
+    query = _order(_filtered(select(Ticket), flt, _dialect(session)), flt.sort)
+    return list(session.exec(query.offset(max(0, flt.offset)).limit(max(1, flt.limit))))
+
+
+def count_tickets(session: Session, flt: TicketFilter) -> int:
+    """How many tickets match the filter (for pagination)."""
+    query = _filtered(select(func.count(col(Ticket.id))), flt, _dialect(session))
+    return int(session.exec(query).one())
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
 
 
 def search(session: Session, text: str, limit: int = 50) -> list[Ticket]:
     """Tickets whose subject, requester or any message text contains `text`."""
-    needle = f"%{_escape_like(text.strip())}%"
-    by_message = select(Message.ticket_id).where(
-        or_(
-            col(Message.text).ilike(needle, escape="\\"),
-            col(Message.subject).ilike(needle, escape="\\"),
-            col(Message.from_email).ilike(needle, escape="\\"),
-        )
-    )
-    query = (
-        select(Ticket)
-        .where(
-            or_(
-                col(Ticket.subject).ilike(needle, escape="\\"),
-                col(Ticket.requester).ilike(needle, escape="\\"),
-                col(Ticket.id).in_(by_message),
-            )
-        )
-        .order_by(col(Ticket.updated_at).desc(), col(Ticket.id).desc())
-        .limit(max(1, limit))
-    )
-    return list(session.exec(query))
+    return list_tickets(session, TicketFilter(q=text, limit=limit))
 
 
 def _escape_like(text: str) -> str:
@@ -119,16 +163,26 @@ def ticket_json(session: Session, ticket: Ticket, *, full: bool = False) -> dict
         .where(Participant.ticket_id == ticket.id, Participant.role == "cc")
         .order_by(Participant.email)
     ).all()
-    data: dict[str, Any] = {
+    data = _ticket_fields(ticket, assignee.email if assignee else None, list(tags), list(cc))
+    if full:
+        data["messages"] = [_message_json(session, m) for m in messages_of(session, ticket.id)]
+        data["events"] = [_event_json(e) for e in events_of(session, ticket.id)]
+    return data
+
+
+def _ticket_fields(
+    ticket: Ticket, assignee: str | None, tags: list[str], cc: list[str]
+) -> dict[str, Any]:
+    return {
         "id": ticket.id,
         "subject": ticket.subject,
         "status": ticket.status,
         "priority": ticket.priority,
-        "assignee": assignee.email if assignee else None,
+        "assignee": assignee,
         "team": ticket.team,
-        "tags": list(tags),
+        "tags": tags,
         "requester": ticket.requester,
-        "cc": list(cc),
+        "cc": cc,
         "created_at": iso(ticket.created_at),
         "updated_at": iso(ticket.updated_at),
         "first_response_at": iso(ticket.first_response_at),
@@ -136,10 +190,35 @@ def ticket_json(session: Session, ticket: Ticket, *, full: bool = False) -> dict
         "merged_into": ticket.merged_into,
         "followup_of": ticket.followup_of,
     }
-    if full:
-        data["messages"] = [_message_json(session, m) for m in messages_of(session, ticket.id)]
-        data["events"] = [_event_json(e) for e in events_of(session, ticket.id)]
-    return data
+
+
+def tickets_json(session: Session, tickets: list[Ticket]) -> list[dict[str, Any]]:
+    """ticket_json for a page of tickets, in three queries instead of three per ticket."""
+    ids = [t.id for t in tickets]
+    agent_ids = {t.assignee_id for t in tickets if t.assignee_id}
+    emails = dict(
+        session.exec(select(Agent.id, Agent.email).where(col(Agent.id).in_(agent_ids))).all()
+    )
+    tags: dict[int, list[str]] = {}
+    for ticket_id, tag in session.exec(
+        select(TicketTag.ticket_id, TicketTag.tag)
+        .where(col(TicketTag.ticket_id).in_(ids))
+        .order_by(TicketTag.tag)
+    ):
+        tags.setdefault(ticket_id, []).append(tag)
+    ccs: dict[int, list[str]] = {}
+    for ticket_id, email in session.exec(
+        select(Participant.ticket_id, Participant.email)
+        .where(col(Participant.ticket_id).in_(ids), Participant.role == "cc")
+        .order_by(Participant.email)
+    ):
+        ccs.setdefault(ticket_id, []).append(email)
+    return [
+        _ticket_fields(
+            t, emails.get(t.assignee_id or 0), tags.get(t.id or 0, []), ccs.get(t.id or 0, [])
+        )
+        for t in tickets
+    ]
 
 
 def messages_of(session: Session, ticket_id: int) -> list[Message]:

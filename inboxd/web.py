@@ -1,21 +1,33 @@
-"""web.py: the HTTP side of the daemon: liveness, Prometheus metrics, the REST API.
-
-The web view and the customer status page come later on this same app.
+"""web.py: the HTTP side of the daemon, one app on [web] host:port: the agents' web view
+(webview.py), the customer status page (statuspage.py), the REST API (api.py), liveness
+and Prometheus metrics.
 """
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi import FastAPI, Request
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+)
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from sqlalchemy import text
+from starlette.exceptions import HTTPException
 
-from inboxd import __version__, api
+from inboxd import __version__, api, statuspage, webview
+from inboxd.errors import InboxdError, NotFound
 from inboxd.metrics import Metrics
+from inboxd.render import BUNDLED
 from inboxd.runtime import Runtime
+from inboxd.websecurity import SecurityHeaders
+
+STATIC = BUNDLED / "web" / "static"
 
 
-def create_app(rt: Runtime, metrics: Metrics) -> FastAPI:
+def create_app(rt: Runtime, metrics: Metrics, wake: webview.Wakeups | None = None) -> FastAPI:
     """The ASGI app that `inboxd serve` runs on [web] host:port."""
+    wake = wake or webview.Wakeups()
     app = FastAPI(
         title="inboxd",
         version=__version__,
@@ -23,7 +35,18 @@ def create_app(rt: Runtime, metrics: Metrics) -> FastAPI:
         redoc_url=None,
         openapi_url="/api/v1/openapi.json",
     )
+    app.add_middleware(SecurityHeaders, rt=rt)
     api.install(app, rt)
+    webview.install(app, rt, wake)
+    app.include_router(statuspage.build_router(rt, wake))
+    _errors(app, rt)
+
+    @app.get("/static/{name}", include_in_schema=False)
+    def static(name: str) -> Response:
+        path = STATIC / name
+        if "/" in name or name.startswith(".") or not path.is_file():
+            raise NotFound(f"no file {name}")
+        return FileResponse(path, headers={"Cache-Control": "public, max-age=3600"})
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:
@@ -39,3 +62,35 @@ def create_app(rt: Runtime, metrics: Metrics) -> FastAPI:
         return PlainTextResponse(metrics.render(rt.engine), media_type="text/plain; version=0.0.4")
 
     return app
+
+
+def _errors(app: FastAPI, rt: Runtime) -> None:
+    """Errors as JSON under /api, as a page elsewhere; never a traceback."""
+
+    def answer(request: Request, status: int, message: str) -> Response:
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": message}, status_code=status)
+        return webview.page(request, rt, "error.html", status, message=message)
+
+    @app.exception_handler(NotFound)
+    async def not_found(request: Request, exc: NotFound) -> Response:
+        return answer(request, 404, str(exc))
+
+    @app.exception_handler(InboxdError)
+    async def refused(request: Request, exc: InboxdError) -> Response:
+        return answer(request, 422 if exc.exit_code == 1 else 500, str(exc))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        if request.url.path.startswith("/api/"):
+            return await http_exception_handler(request, exc)
+        return answer(request, exc.status_code, str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        if request.url.path.startswith("/api/"):
+            return await request_validation_exception_handler(request, exc)
+        problems = "; ".join(str(e.get("msg", "")) for e in exc.errors()[:3])
+        if any("csrf" in str(e.get("loc", "")) for e in exc.errors()):
+            return answer(request, 403, "refused: the form's security token is missing")
+        return answer(request, 422, f"invalid request: {problems}")

@@ -13,7 +13,8 @@ from inboxd.runtime import Runtime
 
 def test_migrations_build_exactly_the_models_schema(rt: Runtime) -> None:
     with rt.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+        context = MigrationContext.configure(conn, opts={"include_object": db.include_object})
+        diff = compare_metadata(context, SQLModel.metadata)
     assert diff == [], f"models and migrations disagree; add a migration: {diff}"
 
 

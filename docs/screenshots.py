@@ -1,0 +1,85 @@
+"""Take the README's screenshots of the web view from a real run.
+
+    python docs/screenshots.py          # writes docs/ticket-list.png, docs/ticket-page.png
+
+Mail goes through the real pipeline into a throwaway SQLite database, agents act through
+the same operations as the web view, and headless Chromium (Debian's /usr/bin/chromium,
+driven by Playwright) photographs the pages served by the real app.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+
+from browser import chromium_path, sign_in, web_server  # noqa: E402
+from conftest import make_config  # noqa: E402
+from mailbuilder import mail  # noqa: E402
+from playwright.sync_api import sync_playwright  # noqa: E402
+
+from inboxd import operations, pipeline  # noqa: E402
+from inboxd.runtime import open_runtime  # noqa: E402
+
+CUSTOMERS = [
+    ("Carol Customer <carol@example.org>", "Order 1042 not delivered",
+     "Hello,\n\nmy order 1042 was due on Friday and has not arrived.\n"
+     "Tracking says 'label created' since Tuesday.\n\nCarol"),
+    ("Dan Ng <dan@example.net>", "Invoice shows the wrong VAT number",
+     "Hi, our VAT number is DE123456789, the invoice has an old one. Dan"),
+    ("李雷 <lilei@example.cn>", "发票抬头需要修改",
+     "您好，\n\n请把发票抬头改为“北京示例科技有限公司”。\n\n谢谢！"),
+    ("Eva Svensson <eva@example.se>", "Cannot log in after password reset",
+     "The reset link says it has expired, every time. Eva"),
+    ("Frank <frank@example.com>", "Refund for damaged parcel",
+     "The box arrived crushed; photos attached in my next mail."),
+    ("Grace <grace@example.org>", "Bulk order quote for 200 units",
+     "Could you send a quote for 200 units, delivery in March?"),
+]  # fmt: skip
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        rt = open_runtime(make_config(Path(tmp), inboxd={"support_name": "Example Support"}))
+        ids = []
+        for sender, subject, body in CUSTOMERS:
+            result = pipeline.ingest(rt, mail(sender=sender, subject=subject, body=body))
+            assert result.ticket is not None
+            ids.append(result.ticket)
+        first = ids[0]
+        operations.run_commands(rt, first, "#assign bob\n#tag shipping", None, "demo")
+        operations.post_reply(
+            rt, first, "bob@example.com",
+            "Checked with the carrier: the parcel is in their depot in Leipzig.",
+            note=True, source="demo",
+        )  # fmt: skip
+        operations.post_reply(
+            rt, first, "bob@example.com",
+            "Hi Carol,\n\nthe parcel left our warehouse this morning; it should reach you "
+            "on Wednesday.\n\nBob",
+            note=False, source="demo",
+        )  # fmt: skip
+        operations.run_commands(rt, first, "#status pending", "bob@example.com", "demo")
+        operations.run_commands(rt, ids[1], "#priority high\n#tag billing", None, "demo")
+        operations.run_commands(rt, ids[2], "#tag billing\n#assign alice", None, "demo")
+        operations.run_commands(rt, ids[3], "#priority urgent", None, "demo")
+        operations.run_commands(rt, ids[5], "#status solved", None, "demo")
+        with web_server(rt) as base, sync_playwright() as driver:
+            browser = driver.chromium.launch(
+                executable_path=chromium_path(), headless=True, args=["--no-sandbox"]
+            )
+            page = browser.new_page(viewport={"width": 1280, "height": 640})
+            sign_in(page, rt, base, "bob@example.com")
+            page.screenshot(path=str(HERE / "ticket-list.png"), full_page=True)
+            page.goto(f"{base}/tickets/{first}")
+            page.set_viewport_size({"width": 1280, "height": 1000})
+            page.screenshot(path=str(HERE / "ticket-page.png"), full_page=True)
+            browser.close()
+    print(f"wrote {HERE / 'ticket-list.png'} and {HERE / 'ticket-page.png'}")
+
+
+if __name__ == "__main__":
+    main()
