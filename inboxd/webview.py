@@ -115,8 +115,9 @@ def build_router(rt: Runtime, wake: Wakeups) -> APIRouter:
     def ask_for_link(request: Request, csrf: Csrf, email: Annotated[str, Form()] = "") -> Response:
         check_form(request, rt, csrf)
         with rt.write_lock, session_scope(rt.engine) as session:
-            if signin.mail_link(session, rt, email[:320]):
-                wake.mail_queued()
+            queued = signin.mail_link(session, rt, email[:320])
+        if queued:  # after the commit, or the sender could look before the row is there
+            wake.mail_queued()
         return page(request, rt, "signin.html", sent=True)
 
     @router.get("/login/{token}", response_class=HTMLResponse)
