@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from inboxd import agents as agents_mod
 from inboxd import operations, queries
 from inboxd.db import session_scope
+from inboxd.models import MAX_TICKET_ID
 from inboxd.runtime import Runtime
 
 
@@ -28,24 +30,41 @@ class ReplyIn(BaseModel):
     note: bool = Field(default=False, description="An internal note instead of a public reply.")
 
 
-def current_agent(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:
+class ErrorOut(BaseModel):
+    """Every error: a message, or (422) the lines or fields that were refused."""
+
+    detail: Any = Field(description="What went wrong.")
+
+
+_BEARER = HTTPBearer(auto_error=False, description="A token from `inboxd agents token EMAIL`.")
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "No API token, or an unknown or revoked one"},
+    404: {"model": ErrorOut, "description": "No such ticket"},
+    422: {"model": ErrorOut, "description": "Invalid input, or commands refused (nothing applied)"},
+}
+
+
+def current_agent(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)] = None,
+) -> str:
     """The email of the agent whose API token came with the request (else 401)."""
     rt: Runtime = request.app.state.rt
-    scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not token:
+    if credentials is None or not credentials.credentials.strip():
         raise HTTPException(401, "send Authorization: Bearer TOKEN (inboxd agents token EMAIL)")
     with session_scope(rt.engine) as session:
-        agent = agents_mod.agent_for_token(session, token.strip())
+        agent = agents_mod.agent_for_token(session, credentials.credentials.strip())
         if agent is None:
             raise HTTPException(401, "unknown or revoked API token")
         return agent.email
 
 
 Agent = Annotated[str, Depends(current_agent)]
+TicketId = Annotated[int, Path(ge=1, le=MAX_TICKET_ID, description="The ticket's number")]
 
 
 def build_router(rt: Runtime) -> APIRouter:
-    router = APIRouter(prefix="/api/v1")
+    router = APIRouter(prefix="/api/v1", responses=_ERRORS)
 
     @router.get("/tickets", summary="List tickets, newest activity first")
     def list_tickets(
@@ -68,12 +87,12 @@ def build_router(rt: Runtime) -> APIRouter:
             return queries.tickets_json(session, queries.list_tickets(session, flt))
 
     @router.get("/tickets/{ticket_id}", summary="One ticket with its messages and events")
-    def get_ticket(ticket_id: int, _: Agent) -> dict[str, Any]:
+    def get_ticket(ticket_id: TicketId, _: Agent) -> dict[str, Any]:
         with session_scope(rt.engine) as session:
             return queries.ticket_json(session, queries.get_ticket(session, ticket_id), full=True)
 
     @router.post("/tickets/{ticket_id}/commands", summary="Run command tags as the token's agent")
-    def run_commands(ticket_id: int, body: CommandsIn, email: Agent) -> dict[str, Any]:
+    def run_commands(ticket_id: TicketId, body: CommandsIn, email: Agent) -> dict[str, Any]:
         try:
             outcome = operations.run_commands(rt, ticket_id, body.commands, email, "api")
         except operations.InvalidCommands as exc:
@@ -83,7 +102,7 @@ def build_router(rt: Runtime) -> APIRouter:
         return outcome.ticket
 
     @router.post("/tickets/{ticket_id}/replies", summary="Post a public reply or an internal note")
-    def post_reply(ticket_id: int, body: ReplyIn, email: Agent) -> dict[str, Any]:
+    def post_reply(ticket_id: TicketId, body: ReplyIn, email: Agent) -> dict[str, Any]:
         return operations.post_reply(rt, ticket_id, email, body.text, note=body.note, source="api")
 
     return router

@@ -20,9 +20,19 @@ from sqlmodel import Session, col, select
 
 from inboxd import actions
 from inboxd.command_tags import CommandCall, extract_tags
-from inboxd.models import PRIORITIES, STATUSES, Agent, Event, Message, ThreadKey, Ticket, utcnow
+from inboxd.models import (
+    MAX_TICKET_ID,
+    PRIORITIES,
+    STATUSES,
+    Agent,
+    Event,
+    Message,
+    ThreadKey,
+    Ticket,
+    utcnow,
+)
 from inboxd.render import BUNDLED
-from inboxd.store import open_ticket, record_event
+from inboxd.store import flush_events, open_ticket, record_event
 
 _ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 _TAG = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,99}$")
@@ -225,7 +235,8 @@ def _ticket_arg(block: Block, args: tuple[str, ...]) -> Ticket:
     raw = _one(args, "ticket number").lstrip("#")
     if not raw.isdigit():
         raise CommandError(f"expects a ticket number, not {raw!r}")
-    target = block.session.get(Ticket, int(raw))
+    number = int(raw)
+    target = block.session.get(Ticket, number) if 0 < number <= MAX_TICKET_ID else None
     if target is None:
         raise CommandError(f"no ticket {raw}")
     if target.id == block.ticket.id:
@@ -555,8 +566,19 @@ def run_block(
             errors.append((call.line, str(exc)))
     if errors:
         return _result(block, ok=False, errors=errors)
-    for command, value in parsed:
-        command.apply(block, value)
+    # A command can still refuse while it is applied (#undo with nothing to undo); then
+    # the block's earlier commands are rolled back too, so it stays all or nothing.
+    # Events recorded before the block are written first: a rollback discards the
+    # events still pending (store.py), and those are not the block's to discard.
+    flush_events(session)
+    savepoint = session.begin_nested()
+    for (command, value), call in zip(parsed, calls, strict=True):
+        try:
+            command.apply(block, value)
+        except CommandError as exc:
+            savepoint.rollback()
+            return _result(block, ok=False, errors=[(call.line, str(exc))])
+    savepoint.commit()
     return _result(block, ok=True, errors=[])
 
 

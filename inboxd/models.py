@@ -14,6 +14,10 @@ from sqlmodel import Field, SQLModel
 
 STATUSES = ("new", "open", "pending", "on-hold", "solved", "closed")
 PRIORITIES = ("low", "normal", "high", "urgent")
+# Ticket numbers are 32-bit on every database (PostgreSQL's integer): a larger number
+# names no ticket, and must never reach the database as one.
+MAX_TICKET_ID = 2**31 - 1
+MAX_ROW_ID = MAX_TICKET_ID  # the same holds for every other table's id
 
 
 def utcnow() -> datetime:

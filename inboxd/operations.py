@@ -46,7 +46,7 @@ def run_commands(
     rt: Runtime, ticket_id: int, text: str, actor_email: str | None, source: str
 ) -> CommandOutcome:
     """Run command text (SPEC §6) on a ticket as an agent (default: the first admin)."""
-    calls = parse_commands(text)
+    calls = parse_commands(text.replace("\x00", ""))
     if not calls:
         raise InboxdError("no commands given (e.g. '#status pending')")
     with rt.write_lock, session_scope(rt.engine) as session:
@@ -78,6 +78,7 @@ def post_reply(
     rt: Runtime, ticket_id: int, actor_email: str, text: str, *, note: bool, source: str
 ) -> dict[str, Any]:
     """Add an agent's reply (sent to the customer) or internal note to a ticket."""
+    text = text.replace("\x00", "")  # never meant, and PostgreSQL text cannot hold it
     if not text.strip():
         raise InboxdError("the reply is empty")
     with rt.write_lock, session_scope(rt.engine) as session:

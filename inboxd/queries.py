@@ -6,7 +6,7 @@ and `GET /api/v1/tickets/{id}` can never disagree about its shape.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 
 from inboxd.errors import NotFound
 from inboxd.models import (
+    MAX_TICKET_ID,
     Agent,
     Attachment,
     Event,
@@ -55,6 +56,11 @@ def iso(value: datetime | None) -> str | None:
 
 
 def _filtered(query: Any, flt: TicketFilter, dialect: str) -> Any:
+    # No stored text holds a NUL (parse.py drops them), and PostgreSQL refuses one.
+    text: dict[str, Any] = {
+        k: v.replace("\x00", "") for k, v in vars(flt).items() if isinstance(v, str)
+    }
+    flt = replace(flt, **text)
     query = query.where(col(Ticket.merged_into).is_(None))
     if flt.status:
         query = query.where(Ticket.status == flt.status)
@@ -145,7 +151,7 @@ def _escape_like(text: str) -> str:
 
 def get_ticket(session: Session, ticket_id: int) -> Ticket:
     """The ticket, or NotFound with a message for the user."""
-    ticket = session.get(Ticket, ticket_id)
+    ticket = session.get(Ticket, ticket_id) if 0 < ticket_id <= MAX_TICKET_ID else None
     if ticket is None:
         raise NotFound(f"no ticket {ticket_id}")
     return ticket

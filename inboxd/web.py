@@ -6,10 +6,7 @@ and Prometheus metrics.
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import (
-    http_exception_handler,
-    request_validation_exception_handler,
-)
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from sqlalchemy import text
@@ -57,7 +54,7 @@ def create_app(rt: Runtime, metrics: Metrics, wake: webview.Wakeups | None = Non
             return JSONResponse({"status": "error", "database": str(exc)[:200]}, status_code=503)
         return JSONResponse({"status": "ok"})
 
-    @app.get("/metrics")
+    @app.get("/metrics", response_class=PlainTextResponse)
     def prometheus() -> PlainTextResponse:
         return PlainTextResponse(metrics.render(rt.engine), media_type="text/plain; version=0.0.4")
 
@@ -89,7 +86,13 @@ def _errors(app: FastAPI, rt: Runtime) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
         if request.url.path.startswith("/api/"):
-            return await request_validation_exception_handler(request, exc)
+            # The offending input is not echoed back: it may be huge, or not even
+            # encodable (a lone surrogate in the JSON).
+            detail = [
+                {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type")}
+                for e in exc.errors()
+            ]
+            return JSONResponse({"detail": detail}, status_code=422)
         problems = "; ".join(str(e.get("msg", "")) for e in exc.errors()[:3])
         if any("csrf" in str(e.get("loc", "")) for e in exc.errors()):
             return answer(request, 403, "refused: the form's security token is missing")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, FastAPI, Form, Request
+from fastapi import APIRouter, Depends, FastAPI, Form, Path, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session, col, select
 
@@ -20,7 +20,7 @@ from inboxd import agents as agents_mod
 from inboxd import operations, queries, signin
 from inboxd.db import session_scope
 from inboxd.errors import InboxdError, NotFound
-from inboxd.models import PRIORITIES, STATUSES, Attachment, Message
+from inboxd.models import MAX_ROW_ID, PRIORITIES, STATUSES, Attachment, Message
 from inboxd.render import environment
 from inboxd.runtime import Runtime
 from inboxd.sanitize import clean_html
@@ -95,6 +95,7 @@ def current_agent(request: Request) -> SignedIn:
 
 
 Me = Annotated[SignedIn, Depends(current_agent)]
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 Csrf = Annotated[str, Form()]
 
 
@@ -256,7 +257,7 @@ def build_router(rt: Runtime, wake: Wakeups) -> APIRouter:
         )
 
     @router.get("/tickets/{ticket_id}", response_class=HTMLResponse)
-    def show(request: Request, ticket_id: int, me: Me) -> Response:
+    def show(request: Request, ticket_id: RowId, me: Me) -> Response:
         with session_scope(rt.engine) as session:
             merged_into = queries.get_ticket(session, ticket_id).merged_into
         if merged_into:
@@ -266,7 +267,7 @@ def build_router(rt: Runtime, wake: Wakeups) -> APIRouter:
     @router.post("/tickets/{ticket_id}/commands")
     def run(
         request: Request,
-        ticket_id: int,
+        ticket_id: RowId,
         me: Me,
         csrf: Csrf,
         commands: Annotated[str, Form(max_length=20_000)] = "",
@@ -286,7 +287,7 @@ def build_router(rt: Runtime, wake: Wakeups) -> APIRouter:
     @router.post("/tickets/{ticket_id}/replies")
     def post_reply(
         request: Request,
-        ticket_id: int,
+        ticket_id: RowId,
         me: Me,
         csrf: Csrf,
         text: Annotated[str, Form(max_length=200_000)] = "",
@@ -305,7 +306,7 @@ def build_router(rt: Runtime, wake: Wakeups) -> APIRouter:
     # -- what a message carries ----------------------------------------------------------
 
     @router.get("/messages/{message_pk}/html")
-    def message_html(request: Request, message_pk: int, me: Me, images: int = 0) -> Response:
+    def message_html(request: Request, message_pk: RowId, me: Me, images: int = 0) -> Response:
         with session_scope(rt.engine) as session:
             message = session.get(Message, message_pk)
             if message is None or not message.html:
@@ -325,7 +326,7 @@ def build_router(rt: Runtime, wake: Wakeups) -> APIRouter:
         )
 
     @router.get("/attachments/{attachment_id}")
-    def attachment(attachment_id: int, me: Me) -> Response:
+    def attachment(attachment_id: RowId, me: Me) -> Response:
         with session_scope(rt.engine) as session:
             row = session.get(Attachment, attachment_id)
             if row is None:

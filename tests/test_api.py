@@ -142,3 +142,46 @@ def test_bad_json_is_answered_with_a_json_error(client: TestClient, sqlite_rt: R
     response = client.post(f"/api/v1/tickets/{ticket}/replies", headers=auth, content=b"{nope")
     assert response.status_code == 422
     assert "detail" in response.json()
+
+
+def test_a_command_that_refuses_while_applied_rolls_back_its_whole_block(rt: Runtime) -> None:
+    """`#undo` with nothing to undo is found out only when applied; the block's earlier
+    commands must not stay applied (blocks are all or nothing), and no event remains."""
+    from inboxd import operations, queries
+
+    result = pipeline.ingest(rt, (MAIL / "new_ticket_plain.eml").read_bytes(), "test")
+    assert result.ticket is not None
+    with pytest.raises(operations.InvalidCommands) as refused:
+        operations.run_commands(rt, result.ticket, "#status pending\n#undo", "bob@example.com", "t")
+    assert refused.value.errors[0][0] == "#undo"
+    with session_scope(rt.engine) as session:
+        shown = queries.ticket_json(session, queries.get_ticket(session, result.ticket), full=True)
+    assert shown["status"] == "new"
+    assert [e["type"] for e in shown["events"] if e["actor"] == "bob@example.com"] == []
+
+
+def test_numbers_beyond_any_ticket_and_nul_characters_are_answered_not_crashed(
+    rt: Runtime,
+) -> None:
+    """Found by tests/test_api_schema.py: 32-bit overflow on PostgreSQL, 64-bit on SQLite,
+    NUL in search and in text, and an unencodable lone surrogate in a JSON body."""
+    client = TestClient(create_app(rt, Metrics()), raise_server_exceptions=False)
+    ticket = new_ticket(rt)
+    auth = token_for(rt, "bob@example.com")
+    for path in ("/api/v1/tickets/2147483648", "/api/v1/tickets/9223372036854775808"):
+        assert client.get(path, headers=auth).status_code == 422
+    merge = {"commands": "#merge 9223372036854775808"}
+    answer = client.post(f"/api/v1/tickets/{ticket}/commands", headers=auth, json=merge)
+    assert answer.status_code == 422 and "no ticket" in answer.text
+    for params in ({"q": "abc\x00"}, {"status": "new\x00"}, {"tag": "\x00"}):
+        assert client.get("/api/v1/tickets", headers=auth, params=params).status_code == 200
+    reply = {"text": "Hi\x00 there"}
+    answer = client.post(f"/api/v1/tickets/{ticket}/replies", headers=auth, json=reply)
+    assert answer.status_code == 200 and answer.json()["messages"][-1]["text"] == "Hi there"
+    surrogate = b'{"text": "\\ud800"}'
+    answer = client.post(
+        f"/api/v1/tickets/{ticket}/replies",
+        headers={**auth, "content-type": "application/json"},
+        content=surrogate,
+    )
+    assert answer.status_code == 422
