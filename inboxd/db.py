@@ -80,8 +80,8 @@ def include_object(
     obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
 ) -> bool:
     """Leave to migration 0004 what models cannot express: the search indexes (SQLite's
-    FTS5 table with its shadow tables, PostgreSQL's trigram indexes)."""
-    return not (name and (name.startswith("message_fts") or name.endswith("_trgm")))
+    FTS5 tables with their shadow tables, PostgreSQL's trigram indexes)."""
+    return not (name and (name.startswith(("message_fts", "ticket_fts")) or name.endswith("_trgm")))
 
 
 def _at_head(engine: Engine) -> bool:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Computed, Index, Integer, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import text as sql_text
 from sqlmodel import Field, SQLModel
 
 STATUSES = ("new", "open", "pending", "on-hold", "solved", "closed")
@@ -17,7 +18,11 @@ PRIORITIES = ("low", "normal", "high", "urgent")
 # Ticket numbers are 32-bit on every database (PostgreSQL's integer): a larger number
 # names no ticket, and must never reach the database as one.
 MAX_TICKET_ID = 2**31 - 1
-MAX_ROW_ID = MAX_TICKET_ID  # the same holds for every other table's id
+MAX_ROW_ID = MAX_TICKET_ID
+URGENCY_SQL = (
+    "CASE priority WHEN 'urgent' THEN 3 WHEN 'high' THEN 2 WHEN 'normal' THEN 1"
+    " WHEN 'low' THEN 0 ELSE -1 END"
+)  # the same holds for every other table's id
 
 
 def utcnow() -> datetime:
@@ -39,13 +44,47 @@ class Agent(SQLModel, table=True):
     receipts: bool = False
 
 
+_LIVE = sql_text("merged_into IS NULL")
+
+
 class Ticket(SQLModel, table=True):
     """One customer request and everything said about it."""
+
+    # The web list reads the tickets not merged away, newest activity first (0004).
+    __table_args__ = (
+        Index("ix_ticket_live_updated", "updated_at", sqlite_where=_LIVE, postgresql_where=_LIVE),
+        Index(
+            "ix_ticket_live_status",
+            "status",
+            "updated_at",
+            sqlite_where=_LIVE,
+            postgresql_where=_LIVE,
+        ),
+        Index(
+            "ix_ticket_live_urgency",
+            "urgency",
+            "updated_at",
+            sqlite_where=_LIVE,
+            postgresql_where=_LIVE,
+        ),
+        Index(
+            "ix_ticket_live_assignee",
+            "assignee_id",
+            "updated_at",
+            sqlite_where=_LIVE,
+            postgresql_where=_LIVE,
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     subject: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     status: str = Field(default="new", index=True, max_length=16)
     priority: str = Field(default="normal", max_length=16)
+    # Priority as a number to sort by, kept by the database itself (0004).
+    urgency: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, Computed(URGENCY_SQL, persisted=True), nullable=True),
+    )
     assignee_id: int | None = Field(default=None, foreign_key="agent.id", index=True)
     team: str | None = Field(default=None, max_length=100)
     requester: str = Field(index=True, max_length=320)
@@ -61,6 +100,7 @@ class Ticket(SQLModel, table=True):
 
 class TicketTag(SQLModel, table=True):
     __tablename__ = "ticket_tag"
+    __table_args__ = (Index("ix_ticket_tag_tag", "tag", "ticket_id"),)
 
     ticket_id: int = Field(foreign_key="ticket.id", primary_key=True)
     tag: str = Field(primary_key=True, max_length=100)
