@@ -4,9 +4,10 @@
         page = browser.new_page(base_url=base)
         sign_in(page, rt, base, "bob@example.com")   # through a magic link, like an agent
 
-`browser` is a session-wide headless Chromium: Debian's /usr/bin/chromium (or
-INBOXD_CHROMIUM), driven by Playwright; it is never downloaded. Where it is missing the
-tests skip, and fail under INBOXD_REQUIRE_ALL=1.
+The `browser` fixture (conftest.py, so that every module shares the one instance) is a
+session-wide headless Chromium: Debian's /usr/bin/chromium (or INBOXD_CHROMIUM), driven
+by Playwright; it is never downloaded. Where it is missing the tests skip, and fail
+under INBOXD_REQUIRE_ALL=1.
 """
 
 from __future__ import annotations
@@ -18,9 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import pytest
 import uvicorn
-from conftest import require
 from daemon_harness import free_port, wait_until
 
 from inboxd import signin
@@ -34,24 +33,6 @@ from inboxd.webview import Wakeups
 
 def chromium_path() -> str | None:
     return os.environ.get("INBOXD_CHROMIUM") or shutil.which("chromium") or None
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    path = chromium_path()
-    require(path is not None, "Chromium not found (Debian package chromium, /usr/bin/chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        require(False, "playwright is not installed (pip install -e '.[test]')")
-        raise
-    with sync_playwright() as driver:
-        # --no-sandbox: CI runs as root, where Chromium's own sandbox cannot start.
-        instance = driver.chromium.launch(
-            executable_path=path, headless=True, args=["--no-sandbox"]
-        )
-        yield instance
-        instance.close()
 
 
 @contextmanager

@@ -10,6 +10,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -108,3 +109,30 @@ def sqlite_rt(tmp_path: Path) -> Iterator[Runtime]:
     runtime = open_runtime(make_config(tmp_path))
     yield runtime
     runtime.engine.dispose()
+
+
+# --- a real browser ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Headless Chromium (Debian's, never a download) through Playwright, for the session.
+
+    Defined here, once: a session fixture imported into two test modules would be two
+    fixtures, and Playwright's sync API cannot start a second one inside the first."""
+    from browser import chromium_path
+
+    path = chromium_path()
+    require(path is not None, "Chromium not found (Debian package chromium, /usr/bin/chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        require(False, "playwright is not installed (pip install -e '.[test]')")
+        raise
+    with sync_playwright() as driver:
+        # --no-sandbox: CI runs as root, where Chromium's own sandbox cannot start.
+        instance = driver.chromium.launch(
+            executable_path=path, headless=True, args=["--no-sandbox"]
+        )
+        yield instance
+        instance.close()

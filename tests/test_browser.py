@@ -17,7 +17,6 @@ from typing import Any
 
 import httpx
 import pytest
-from browser import browser  # noqa: F401  (fixture)
 from daemon_harness import INBOXD, ServeProcess, serve_config, serving, wait_until
 from relay import CaptureRelay
 
@@ -77,7 +76,7 @@ def tickets_json(server: ServeProcess) -> list[dict[str, Any]]:
 
 def test_an_agent_signs_in_by_mail_filters_runs_commands_and_replies(
     site: tuple[ServeProcess, CaptureRelay, str],
-    browser: Any,  # noqa: F811
+    browser: Any,
 ) -> None:
     server, relay, base = site
     send(server, "Printer on fire", "The printer in room 4 is on fire.", "p1")
@@ -91,6 +90,7 @@ def test_an_agent_signs_in_by_mail_filters_runs_commands_and_replies(
         page.fill("#email", "bob@example.com")
         page.click("text=Mail me a sign-in link")
         assert "a sign-in link is on its way" in page.inner_text("[role=status]")
+
         def sign_in_mail() -> list[Any]:
             mine = relay.to("bob@example.com")
             return [m for m in mine if m.message["Subject"] == "Your sign-in link"]
@@ -134,7 +134,7 @@ def test_an_agent_signs_in_by_mail_filters_runs_commands_and_replies(
 
 def test_a_customer_reads_the_status_page_and_replies_onto_the_ticket(
     site: tuple[ServeProcess, CaptureRelay, str],
-    browser: Any,  # noqa: F811
+    browser: Any,
 ) -> None:
     server, relay, base = site
     send(server, "Where is my parcel?", "Order 77 has not arrived.", "w1")

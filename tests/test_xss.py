@@ -47,7 +47,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from browser import browser, sign_in, web_server  # noqa: F401  (browser: the fixture)
+from browser import sign_in, web_server
 from sqlmodel import col, select
 
 from inboxd.db import session_scope
@@ -498,7 +498,7 @@ def wait_for_frames(page: Any, paths: set[str], timeout: float = 20.0) -> None:
 
 
 @pytest.fixture
-def watched(browser: Any, sqlite_rt: Runtime) -> Iterator[tuple[Any, Watch, str]]:  # noqa: F811
+def watched(browser: Any, sqlite_rt: Runtime) -> Iterator[tuple[Any, Watch, str]]:
     """A signed-in agent's page (alice) in a fresh browser context under a Watch."""
     with web_server(sqlite_rt) as base:
         context = browser.new_context(base_url=base, viewport={"width": 1280, "height": 1600})

@@ -112,7 +112,9 @@ def upgrade() -> None:
     op.create_index(op.f("ix_web_session_expires_at"), "web_session", ["expires_at"], unique=False)
     with op.batch_alter_table("ticket", schema=None) as batch_op:
         batch_op.add_column(
-            sa.Column("urgency", sa.Integer(), sa.Computed(_URGENCY_SQL, persisted=True), nullable=True)
+            sa.Column(
+                "urgency", sa.Integer(), sa.Computed(_URGENCY_SQL, persisted=True), nullable=True
+            )
         )
     for name, columns in _LIVE_INDEXES:
         op.create_index(
