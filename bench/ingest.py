@@ -279,6 +279,7 @@ STAGES = [
     (("inboxd/pipeline.py", "_save"), "  pipeline._save"),
     (("inboxd/quotes.py", "strip_quoted"), "  quotes.strip_quoted"),
     (("inboxd/quotes.py", "strip_quoted_html"), "  quotes.strip_quoted_html"),
+    (("inboxd/store.py", "insert_message"), "    store.insert_message (+ FTS trigger)"),
     (("inboxd/store.py", "save_attachments"), "    store.save_attachments"),
     (("inboxd/store.py", "remember_msgids"), "    store.remember_msgids"),
     (("inboxd/store.py", "record_event"), "    store.record_event"),

@@ -34,6 +34,7 @@ _SIGNALS: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ("return-path", re.compile(r"^\s*<\s*>\s*$"), "bounce"),
     ("content-type", re.compile(r"multipart/report", re.I), "bounce"),
 )
+_SIGNAL_HEADERS = frozenset(header for header, _, _ in _SIGNALS)
 _DAEMON_SENDER = re.compile(r"^(mailer-daemon|postmaster|mail-daemon|mailerdaemon)@", re.I)
 
 
@@ -53,8 +54,14 @@ def classify(msg: ParsedMessage, agent_emails: frozenset[str]) -> Classification
     """Decide what kind of sender this is. An ambiguous sender is never an agent."""
     signals: list[str] = []
     kinds: list[str] = []
+    # One pass over the headers instead of one per row of the table.
+    present: dict[str, list[str]] = {}
+    for name, value in msg.headers:
+        lname = name.lower()
+        if lname in _SIGNAL_HEADERS:
+            present.setdefault(lname, []).append(value)
     for header, pattern, kind in _SIGNALS:
-        for value in msg.header_all(header):
+        for value in present.get(header, ()):
             if pattern.search(value):
                 signals.append(f"{header}: {value[:60]}")
                 kinds.append(kind)

@@ -16,6 +16,8 @@ import hmac
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import bindparam
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, func, select
 
 from inboxd import actions
@@ -93,12 +95,18 @@ def _recent_acks(session: Session, email: str) -> int:
     as the other tickets it opened: a ticket gets one at most, and the ticket table's
     requester index answers this without touching the outbox."""
     since = utcnow() - timedelta(hours=1)
-    query = (
-        select(func.count())
-        .select_from(Ticket)
-        .where(Ticket.requester == email, col(Ticket.created_at) >= since)
-    )
-    return max(0, int(session.exec(query).one()) - 1)  # minus the ticket just opened
+    session.flush()  # as the ORM's autoflush did
+    count = session.connection().execute(_RECENT_ACKS, {"email": email, "since": since})
+    return max(0, int(count.scalar_one()) - 1)  # minus the ticket just opened
+
+
+_TICKET = Ticket.__table__  # type: ignore[attr-defined]
+# Built once: building the statement anew cost more than running it.
+_RECENT_ACKS = (
+    sa_select(func.count())
+    .select_from(_TICKET)
+    .where(_TICKET.c.requester == bindparam("email"), _TICKET.c.created_at >= bindparam("since"))
+)
 
 
 # --- agent notifications ----------------------------------------------------------------

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import inspect
 import io
 import logging
@@ -195,6 +196,8 @@ def _check_shape(raw: bytes) -> None:
     end = _HEADER_END.search(raw, 0, MAX_HEADER_BYTES + 4)
     if end is None and len(raw) > MAX_HEADER_BYTES:
         raise ParseRejected(f"header block larger than {MAX_HEADER_BYTES} bytes")
+    if raw.count(b":") <= MAX_PARTS:
+        return  # each Content-Type line has a colon: too few to be over the limit
     parts = len(_CONTENT_TYPE_LINE.findall(raw))
     if parts > MAX_PARTS:
         raise ParseRejected(f"more than {MAX_PARTS} MIME parts ({parts} Content-Type headers)")
@@ -478,6 +481,14 @@ def _sender(values: list[str], hint: str | None) -> tuple[Address | None, bool, 
 
 
 def _flanker_parse(value: str) -> tuple[list[str], list[str]]:
+    strict, rest = _flanker_parse_cached(value)
+    return list(strict), list(rest)
+
+
+# flanker's grammar is the slowest step of reading a sender; the same From header comes
+# back with every message of a conversation, and the answer depends on the text alone.
+@functools.lru_cache(maxsize=4096)
+def _flanker_parse_cached(value: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     # flanker reads encoded words itself; control characters would only confuse it.
     value = re.sub(
         r"[\r\n\t]+", " ", value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
@@ -485,5 +496,5 @@ def _flanker_parse(value: str) -> tuple[list[str], list[str]]:
     try:
         parsed, unparsed = flanker_address.parse_list(value, strict=True, as_tuple=True)
     except RecursionError:
-        return [], [value]
-    return [str(a.address).lower() for a in parsed], list(unparsed)
+        return (), (value,)
+    return tuple(str(a.address).lower() for a in parsed), tuple(unparsed)

@@ -21,6 +21,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from sqlalchemy import event as sa_event
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session, col, select
@@ -172,6 +173,7 @@ def ingest_batch(
             results = []
             # Ingest never changes agents, so one look-up serves the whole batch.
             agents = {a.email: a for a in session.exec(select(Agent).where(Agent.active))}
+            _keep_loaded(session)
             for item, ready in zip(items, prepared, strict=True):
                 result = _ingest(session, rt, item, agents, ready)
                 if item.spool_id is not None:
@@ -195,6 +197,14 @@ def ingest_batch(
             log.exception("ingest of %s failed", item.source or "message")
             reason = f"internal error: {type(exc).__name__}: {exc}"[:500]
         return [_quarantine(rt, item.raw, item.source, reason, item.spool_id)]
+
+
+def _keep_loaded(session: Session) -> None:
+    """Hold every object loaded in this session until it ends. The identity map keeps only
+    weak references, so a ticket read by the threader was gone again when the pipeline
+    asked for it, and the next message of the same conversation read it once more."""
+    loaded: list[object] = []
+    sa_event.listen(session, "loaded_as_persistent", lambda _s, obj: loaded.append(obj))
 
 
 def _quarantine(
@@ -275,11 +285,12 @@ def _ingest(
         found = session.get(Ticket, decision.ticket_id)
         assert found is not None
         ticket = found
-    message = _save(
-        session, rt, ticket, msg, ready.new_text, digest, fp, source, kind, decision, created
+    message_kind = _message_kind(kind, created)
+    message_pk = _save(
+        session, rt, ticket, msg, ready.new_text, digest, fp, source, kind, decision, message_kind
     )
     _after_message(session, rt, ticket, msg, kind, decision, created, agents)
-    _follow_up(session, rt, ticket, msg, message, kind, decision, created, agents)
+    _follow_up(session, rt, ticket, msg, message_pk, message_kind, kind, decision, created, agents)
     assert ticket.id is not None
     for waiting in tickets_waiting_for(session, msg, ticket.id, keys, agent_emails):
         actions.merge_tickets(session, waiting, ticket, "system")
@@ -309,7 +320,8 @@ def _follow_up(
     rt: Runtime,
     ticket: Ticket,
     msg: ParsedMessage,
-    message: Message,
+    message_pk: int,
+    message_kind: str,
     kind: Classification,
     decision: ThreadDecision,
     created: bool,
@@ -320,25 +332,34 @@ def _follow_up(
     if kind.automatic:
         return
     sender = msg.sender.email if msg.sender else ""
-    if message.kind == "held":
+    if message_kind == "held":
         files = [
             FilePart(a.filename, a.content_type, a.data) for a in msg.attachments if not a.inline
         ]
         agentmail.handle(
-            session, rt, ticket, agents[sender], msg, message, decision.token_agent_id, files
-        )
-        return
-    who = message.from_name or message.from_email or "someone"
-    if created:
-        notify.acknowledge(session, rt, ticket, msg, kind)
-        notify.notify_agents(
             session,
             rt,
             ticket,
-            message,
-            "notify:new",
-            notify.agents_for(session, ticket),
-            f"New ticket from {who}.",
+            agents[sender],
+            msg,
+            _message(session, message_pk),
+            decision.token_agent_id,
+            files,
+        )
+        return
+    if created:
+        notify.acknowledge(session, rt, ticket, msg, kind)
+    # Without active agents there is nobody to notify (agents_for would find none).
+    if not agents:
+        return
+    recipients = notify.agents_for(session, ticket, exclude="" if created else sender)
+    if not recipients:
+        return  # notify_agents would queue nothing
+    message = _message(session, message_pk)
+    who = message.from_name or message.from_email or "someone"
+    if created:
+        notify.notify_agents(
+            session, rt, ticket, message, "notify:new", recipients, f"New ticket from {who}."
         )
     else:
         notify.notify_agents(
@@ -347,9 +368,16 @@ def _follow_up(
             ticket,
             message,
             "notify:customer",
-            notify.agents_for(session, ticket, exclude=sender),
+            recipients,
             f"{who} wrote on the ticket.",
         )
+
+
+def _message(session: Session, message_pk: int) -> Message:
+    """The stored message as an object, for the code that needs one (read on demand)."""
+    found = session.get(Message, message_pk)
+    assert found is not None
+    return found
 
 
 def _save(
@@ -363,42 +391,52 @@ def _save(
     source: str,
     kind: Classification,
     decision: ThreadDecision,
-    created: bool,
-) -> Message:
+    message_kind: str,
+) -> int:
+    """Store the message with its attachments, thread keys and event; return its id."""
     assert ticket.id is not None
-    message = Message(
-        ticket_id=ticket.id,
-        direction="in",
-        kind=_message_kind(kind, created),
-        threaded_by=decision.threaded_by,
-        message_id=msg.message_id,
-        fingerprint=fp,
-        raw_sha256=digest,
-        source=source,
-        from_email=msg.sender.email if msg.sender else "",
-        from_name=msg.sender.name if msg.sender else "",
-        sender_ambiguous=msg.sender_ambiguous,
-        to=[str(a) for a in msg.to],
-        cc=[str(a) for a in msg.cc],
-        reply_to=[str(a) for a in msg.reply_to],
-        subject=msg.subject,
-        date=msg.date,
-        body=msg.text,
-        text=new_text,
-        html=msg.html,
-        flags=_flags(msg, kind),
+    message_pk = store.insert_message(
+        session,
+        {
+            "ticket_id": ticket.id,
+            "direction": "in",
+            "kind": message_kind,
+            "threaded_by": decision.threaded_by,
+            "message_id": msg.message_id,
+            "fingerprint": fp,
+            "raw_sha256": digest,
+            "source": source,
+            "from_email": msg.sender.email if msg.sender else "",
+            "from_name": msg.sender.name if msg.sender else "",
+            "sender_ambiguous": msg.sender_ambiguous,
+            "to": [str(a) for a in msg.to],
+            "cc": [str(a) for a in msg.cc],
+            "reply_to": [str(a) for a in msg.reply_to],
+            "subject": msg.subject,
+            "date": msg.date,
+            "received_at": utcnow(),
+            "body": msg.text,
+            "text": new_text,
+            "html": msg.html,
+            "flags": _flags(msg, kind),
+        },
     )
-    session.add(message)
-    session.flush()
-    store.save_attachments(session, message, msg.attachments, rt.attachments_dir)
+    store.save_attachments(session, message_pk, msg.attachments, rt.attachments_dir)
     keys = {ref: "referenced" for ref in [*msg.references, *msg.in_reply_to]}
     if msg.message_id:
         keys[msg.message_id] = "stored"
     store.remember_msgids(session, ticket.id, keys)
+    from_email = msg.sender.email if msg.sender else ""
     store.record_event(
-        session, ticket, message.from_email or "unknown", "message", None, message.kind, message
+        session,
+        ticket,
+        from_email or "unknown",
+        "message",
+        None,
+        message_kind,
+        message_pk=message_pk,
     )
-    return message
+    return message_pk
 
 
 def _flags(msg: ParsedMessage, kind: Classification) -> dict[str, Any]:

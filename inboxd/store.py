@@ -18,6 +18,7 @@ from sqlalchemy import Table, insert
 from sqlalchemy import event as sa_event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, select
 
 from inboxd.models import (
@@ -43,7 +44,7 @@ def store_raw(session: Session, raw: bytes) -> str:
     digest = sha256_hex(raw)
     values = {"sha256": digest, "size": len(raw), "data": raw, "stored_at": utcnow()}
     # INSERT .. ON CONFLICT DO NOTHING: two workers storing the same bytes both succeed.
-    session.execute(_insert(session)(RawMessage).values(**values).on_conflict_do_nothing())
+    session.connection().execute(_insert_ignore(session, RawMessage), values)
     return digest
 
 
@@ -64,6 +65,37 @@ def _insert(session: Session) -> Any:
     return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
+# Statements of the ingest path, built once: building a statement (and its cache key)
+# anew for every execution cost more than running it on SQLite.
+_INSERT_IGNORE: dict[tuple[str, Any], Any] = {}
+_INSERT: dict[Any, Any] = {}
+
+
+def _insert_ignore(session: Session, model: Any) -> Any:
+    """INSERT .. ON CONFLICT DO NOTHING into `model`'s table, for the session's dialect."""
+    key = (session.get_bind().dialect.name, model)
+    statement = _INSERT_IGNORE.get(key)
+    if statement is None:
+        statement = _insert(session)(_table(model)).on_conflict_do_nothing()
+        _INSERT_IGNORE[key] = statement
+    return statement
+
+
+def _new_id(result: Any) -> int:
+    """The primary key a single-row INSERT generated."""
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def plain_insert(model: Any) -> Any:
+    """A plain Core INSERT into `model`'s table (built once per table)."""
+    statement = _INSERT.get(model)
+    if statement is None:
+        statement = _INSERT[model] = insert(_table(model))
+    return statement
+
+
 def load_raw(session: Session, digest: str) -> bytes | None:
     """The original bytes of a stored message."""
     row = session.get(RawMessage, digest)
@@ -79,8 +111,11 @@ def record_event(
     to_value: str | None = None,
     message: Message | None = None,
     block: str | None = None,
+    *,
+    message_pk: int | None = None,
 ) -> None:
-    """Append one line to a ticket's audit log (`block`: the command block that did it)."""
+    """Append one line to a ticket's audit log (`block`: the command block that did it).
+    The message it is about is `message`, or its primary key `message_pk`."""
     assert ticket.id is not None
     # A plain INSERT: events are written often and never read back in the same
     # transaction, so building ORM objects for them would only cost time.
@@ -91,7 +126,7 @@ def record_event(
         "type": type_,
         "from_value": from_value,
         "to_value": to_value,
-        "message_pk": message.id if message is not None else None,
+        "message_pk": message.id if message is not None else message_pk,
         "block": block,
     }
     # Written in one statement with the other events of the transaction (flush_events).
@@ -106,7 +141,7 @@ def flush_events(session: Session) -> None:
     """Write the events recorded in this transaction (before commit, or before reading)."""
     rows = session.info.pop(_PENDING_EVENTS, None)
     if rows:
-        _core(session, insert(_table(Event)), rows)
+        _core(session, plain_insert(Event), rows)
 
 
 @sa_event.listens_for(Session, "after_rollback")
@@ -118,9 +153,31 @@ def open_ticket(
     session: Session, subject: str, requester: str, followup_of: int | None = None
 ) -> Ticket:
     """Create a new ticket with its requester as the first participant."""
-    ticket = Ticket(subject=subject, requester=requester, followup_of=followup_of)
-    session.add(ticket)
+    # A Core INSERT, then the ORM object made persistent without a flush: the unit of
+    # work's INSERT was the most expensive statement of ingesting a new ticket. Pending
+    # ORM changes are flushed first, so statements still run in the order they were made.
     session.flush()
+    now = utcnow()
+    values: dict[str, Any] = {
+        "subject": subject,
+        "status": "new",
+        "priority": "normal",
+        "assignee_id": None,
+        "team": None,
+        "requester": requester,
+        "created_at": now,
+        "updated_at": now,
+        "first_response_at": None,
+        "solved_at": None,
+        "merged_into": None,
+        "followup_of": followup_of,
+        "spam": False,
+        "due_at": None,
+    }
+    result = session.connection().execute(plain_insert(Ticket), values)
+    ticket = Ticket(id=_new_id(result), **values)
+    make_transient_to_detached(ticket)
+    session.add(ticket)
     assert ticket.id is not None
     if requester:
         row = {
@@ -129,7 +186,7 @@ def open_ticket(
             "role": "requester",
             "added_at": utcnow(),
         }
-        _core(session, insert(_table(Participant)), [row])
+        _core(session, plain_insert(Participant), [row])
     record_event(session, ticket, requester or "system", "created", None, "new")
     if followup_of is not None:
         record_event(session, ticket, "system", "followup", str(followup_of), str(ticket.id))
@@ -159,7 +216,7 @@ def add_participant(
     elif session.get(Participant, (ticket.id, email)) is not None:
         return False
     row = {"ticket_id": ticket.id, "email": email, "role": role, "added_at": utcnow()}
-    _core(session, insert(_table(Participant)), [row])
+    _core(session, plain_insert(Participant), [row])
     record_event(session, ticket, actor, "participant", None, email)
     return True
 
@@ -171,30 +228,40 @@ def remember_msgids(session: Session, ticket_id: int, msgids: dict[str, str]) ->
     rows = [{"msgid": m, "ticket_id": ticket_id, "source": s} for m, s in msgids.items()]
     # A key the ticket has already stays as it is (unique msgid+ticket). executemany
     # with one cached statement, whatever the number of keys.
-    _core(session, _insert(session)(_table(ThreadKey)).on_conflict_do_nothing(), rows)
+    _core(session, _insert_ignore(session, ThreadKey), rows)
+
+
+def insert_message(session: Session, values: dict[str, Any]) -> int:
+    """INSERT one message row (`values`: every column but the id); return its id.
+
+    A Core INSERT rather than an ORM object and a flush, which cost more than the
+    statement itself; callers that need the object load it by its id. Pending ORM
+    changes are flushed first, so statements run in the order they were made."""
+    session.flush()
+    return _new_id(session.connection().execute(plain_insert(Message), values))
 
 
 def save_attachments(
-    session: Session, message: Message, parts: list[ParsedAttachment], directory: Path
-) -> list[Attachment]:
+    session: Session, message_pk: int, parts: list[ParsedAttachment], directory: Path
+) -> None:
     """Store attachment files under generated names and add their rows."""
-    assert message.id is not None
     rows = []
     for part in parts:
         digest = sha256_hex(part.data)
         _write_once(directory / digest[:2] / digest, part.data)
-        row = Attachment(
-            message_pk=message.id,
-            filename=part.filename,
-            content_type=part.content_type[:255],
-            size=len(part.data),
-            sha256=digest,
-            inline=part.inline,
-            content_id=part.content_id,
+        rows.append(
+            {
+                "message_pk": message_pk,
+                "filename": part.filename,
+                "content_type": part.content_type[:255],
+                "size": len(part.data),
+                "sha256": digest,
+                "inline": part.inline,
+                "content_id": part.content_id,
+            }
         )
-        session.add(row)
-        rows.append(row)
-    return rows
+    if rows:
+        _core(session, plain_insert(Attachment), rows)
 
 
 def attachment_path(directory: Path, digest: str) -> Path:

@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from sqlmodel import Session, col, select
+from sqlalchemy import bindparam
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, select
 
 from inboxd.models import Agent, Participant, ThreadKey, Ticket
 from inboxd.parse import ParsedMessage
@@ -48,7 +51,7 @@ def find_ticket(
     tag: re.Pattern[str],
     envelope_to: tuple[str, ...] = (),
     sender_is_agent: bool = False,
-    keys: list[ThreadKey] | None = None,
+    keys: list[KnownKey] | None = None,
     agents: frozenset[str] | None = None,
 ) -> ThreadDecision:
     """Apply the rules of SPEC §5 to a parsed message.
@@ -95,12 +98,29 @@ def wanted_msgids(msg: ParsedMessage) -> list[str]:
     return list(dict.fromkeys(wanted))[:200]
 
 
-def known_keys(session: Session, msg: ParsedMessage) -> list[ThreadKey]:
+class KnownKey(NamedTuple):
+    """A thread key as read by `known_keys`: a Message-ID, its ticket and its source."""
+
+    msgid: str
+    ticket_id: int
+    source: str
+
+
+_THREAD_KEY = ThreadKey.__table__  # type: ignore[attr-defined]
+# Built once; a Core SELECT of plain rows instead of ThreadKey objects.
+_KNOWN_KEYS = sa_select(_THREAD_KEY.c.msgid, _THREAD_KEY.c.ticket_id, _THREAD_KEY.c.source).where(
+    _THREAD_KEY.c.msgid.in_(bindparam("wanted", expanding=True))
+)
+
+
+def known_keys(session: Session, msg: ParsedMessage) -> list[KnownKey]:
     """Every thread key for the Message-IDs this message names (one query)."""
     wanted = wanted_msgids(msg)
     if not wanted:
         return []
-    return list(session.exec(select(ThreadKey).where(col(ThreadKey.msgid).in_(wanted))))
+    session.flush()  # as the ORM's autoflush did: keys moved by a merge are read moved
+    rows = session.connection().execute(_KNOWN_KEYS, {"wanted": wanted})
+    return [KnownKey(msgid, ticket_id, source) for msgid, ticket_id, source in rows]
 
 
 def active_agents(session: Session) -> frozenset[str]:
@@ -111,7 +131,7 @@ def tickets_waiting_for(
     session: Session,
     msg: ParsedMessage,
     ticket_id: int,
-    keys: list[ThreadKey],
+    keys: list[KnownKey],
     agents: frozenset[str],
 ) -> list[Ticket]:
     """Other tickets opened by replies to this very message, before it arrived.
@@ -188,7 +208,7 @@ def _by_token(
     return None
 
 
-def _by_references(msg: ParsedMessage, keys: list[ThreadKey]) -> ThreadDecision | None:
+def _by_references(msg: ParsedMessage, keys: list[KnownKey]) -> ThreadDecision | None:
     wanted = wanted_msgids(msg)
     rows = [k for k in keys if k.msgid in set(wanted)]
     if not rows:
