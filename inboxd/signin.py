@@ -16,6 +16,7 @@ import hmac
 import secrets
 import struct
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
 
 from sqlalchemy import delete, update
 from sqlmodel import Session, col, func, select
@@ -48,8 +49,11 @@ def _mac(secret: bytes, payload: bytes) -> bytes:
     return hmac.new(secret, _CONTEXT + payload, hashlib.sha256).digest()[:_MAC_BYTES]
 
 
-def issue_link(session: Session, rt: Runtime, agent: Agent, now: datetime | None = None) -> str:
-    """A new single-use sign-in URL for an active agent."""
+def issue_link(
+    session: Session, rt: Runtime, agent: Agent, now: datetime | None = None, after: str = "/"
+) -> str:
+    """A new single-use sign-in URL for an active agent (`after`: the page to open once
+    signed in, one of ours, checked by the caller)."""
     assert agent.id is not None
     if not agent.active:
         raise InboxdError(f"{agent.email} is not an active agent")
@@ -61,7 +65,8 @@ def issue_link(session: Session, rt: Runtime, agent: Agent, now: datetime | None
     session.add(
         WebLogin(nonce_hash=_digest(nonce), agent_id=agent.id, created_at=now, expires_at=expires)
     )
-    return f"{rt.config.inboxd.web_base_url.rstrip('/')}/login/{token.rstrip('=')}"
+    url = f"{rt.config.inboxd.web_base_url.rstrip('/')}/login/{token.rstrip('=')}"
+    return url if after == "/" else f"{url}?{urlencode({'next': after})}"
 
 
 def check_link(session: Session, rt: Runtime, token: str, now: datetime | None = None) -> Agent:
@@ -106,7 +111,7 @@ def _verify(session: Session, rt: Runtime, token: str, now: datetime) -> tuple[A
     return agent, row.nonce_hash
 
 
-def mail_link(session: Session, rt: Runtime, email: str) -> bool:
+def mail_link(session: Session, rt: Runtime, email: str, after: str = "/") -> bool:
     """Mail a sign-in link to an active agent. False (and nothing sent) for any other
     address, or past MAX_LINKS_PER_HOUR; the page says the same either way, so it
     cannot be used to learn who is an agent or to flood an agent's inbox."""
@@ -123,7 +128,7 @@ def mail_link(session: Session, rt: Runtime, email: str) -> bool:
     if recent >= MAX_LINKS_PER_HOUR:
         return False
     cfg = rt.config.inboxd
-    url = issue_link(session, rt, agent)
+    url = issue_link(session, rt, agent, after=after)
     text = render(
         "email/login_link.txt.j2",
         {"url": url, "minutes": int(LINK_LIFETIME.total_seconds() // 60)},

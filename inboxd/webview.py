@@ -64,6 +64,20 @@ class NotSignedIn(Exception):
     """Raised by a page for agents when nobody is signed in: sends them to sign in."""
 
 
+def safe_next(value: str | None) -> str:
+    """Where to go after signing in: one of our own pages, else the list. Never another
+    site (`//host`, `/\\host`, a scheme), so the parameter cannot be an open redirect."""
+    if (
+        value
+        and len(value) <= 500
+        and value.startswith(("/tickets/", "/?"))
+        and value.isprintable()
+        and "\\" not in value
+    ):
+        return value
+    return "/"
+
+
 @dataclass(frozen=True)
 class SignedIn:
     id: int
@@ -109,17 +123,24 @@ def build_router(rt: Runtime, wake: Wakeups) -> APIRouter:
         try:
             me = current_agent(request)
         except NotSignedIn:
-            return page(request, rt, "signin.html", sent=False)
+            after = safe_next(request.query_params.get("next"))
+            return page(request, rt, "signin.html", sent=False, next=after)
         return ticket_list(request, me)
 
     @router.post("/login", response_class=HTMLResponse)
-    def ask_for_link(request: Request, csrf: Csrf, email: Annotated[str, Form()] = "") -> Response:
+    def ask_for_link(
+        request: Request,
+        csrf: Csrf,
+        email: Annotated[str, Form()] = "",
+        wanted: Annotated[str, Form(alias="next")] = "/",
+    ) -> Response:
         check_form(request, rt, csrf)
+        after = safe_next(wanted)
         with rt.write_lock, session_scope(rt.engine) as session:
-            queued = signin.mail_link(session, rt, email[:320])
+            queued = signin.mail_link(session, rt, email[:320], after)
         if queued:  # after the commit, or the sender could look before the row is there
             wake.mail_queued()
-        return page(request, rt, "signin.html", sent=True)
+        return page(request, rt, "signin.html", sent=True, next=after)
 
     @router.get("/login/{token}", response_class=HTMLResponse)
     def confirm_link(request: Request, token: str) -> Response:
@@ -130,10 +151,13 @@ def build_router(rt: Runtime, wake: Wakeups) -> APIRouter:
                 agent = signin.check_link(session, rt, token)
             except signin.SignInRefused as exc:
                 return page(request, rt, "error.html", 400, message=str(exc), signin=True)
-            return page(request, rt, "confirm.html", email=agent.email, token=token)
+            after = safe_next(request.query_params.get("next"))
+            return page(request, rt, "confirm.html", email=agent.email, token=token, next=after)
 
     @router.post("/login/{token}")
-    def sign_in(request: Request, token: str, csrf: Csrf) -> Response:
+    def sign_in(
+        request: Request, token: str, csrf: Csrf, wanted: Annotated[str, Form(alias="next")] = "/"
+    ) -> Response:
         check_form(request, rt, csrf)
         with rt.write_lock, session_scope(rt.engine) as session:
             try:
@@ -141,7 +165,7 @@ def build_router(rt: Runtime, wake: Wakeups) -> APIRouter:
             except signin.SignInRefused as exc:
                 return page(request, rt, "error.html", 400, message=str(exc), signin=True)
             cookie = signin.open_session(session, agent)
-        response = RedirectResponse("/", status_code=303)
+        response = RedirectResponse(safe_next(wanted), status_code=303)
         response.set_cookie(
             SESSION_COOKIE,
             cookie,
@@ -385,5 +409,8 @@ def install(app: FastAPI, rt: Runtime, wake: Wakeups) -> None:
     app.include_router(build_router(rt, wake))
 
     @app.exception_handler(NotSignedIn)
-    async def to_sign_in(_: Request, __: NotSignedIn) -> Response:
-        return RedirectResponse("/", status_code=303)
+    async def to_sign_in(request: Request, _: NotSignedIn) -> Response:
+        # Back to the page asked for after signing in (a ticket link from a mail).
+        wanted = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        after = safe_next(wanted) if request.method == "GET" else "/"
+        return RedirectResponse("/" if after == "/" else f"/?{urlencode({'next': after})}", 303)

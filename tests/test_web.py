@@ -14,6 +14,7 @@ import re
 import struct
 from collections.abc import Iterator
 from datetime import timedelta
+from email import message_from_bytes
 from pathlib import Path
 from typing import Any
 
@@ -294,9 +295,56 @@ def test_pages_send_a_policy_without_script_and_refuse_framing(
 
 def test_pages_for_agents_need_a_session(web: TestClient, rt: Runtime) -> None:
     ticket = new_ticket(rt)
-    for path in (f"/tickets/{ticket}", "/attachments/1", "/messages/1/html"):
+    answer = web.get(f"/tickets/{ticket}", follow_redirects=False)
+    assert answer.status_code == 303
+    assert answer.headers["location"] == f"/?next=%2Ftickets%2F{ticket}"
+    for path in ("/attachments/1", "/messages/1/html"):
         answer = web.get(path, follow_redirects=False)
         assert answer.status_code == 303 and answer.headers["location"] == "/"
+
+
+def test_after_signing_in_the_agent_lands_on_the_ticket_they_followed(
+    web: TestClient, rt: Runtime
+) -> None:
+    ticket = new_ticket(rt)
+    form = web.get(f"/?next=/tickets/{ticket}").text
+    assert f'name="next" value="/tickets/{ticket}"' in form
+    web.post(
+        "/login",
+        data={"csrf": csrf_of(web), "email": "bob@example.com", "next": f"/tickets/{ticket}"},
+    )
+    with session_scope(rt.engine) as session:
+        from sqlmodel import select
+
+        from inboxd.models import Outbound
+
+        raw = session.exec(select(Outbound.raw).where(Outbound.purpose == "login")).one()
+    body = message_from_bytes(raw).get_payload(decode=True)
+    mailed = re.search(r"(/login/\S+)", body.decode())
+    assert mailed and mailed.group(1).endswith(f"?next=%2Ftickets%2F{ticket}")
+    path = mailed.group(1)
+    confirm = web.get(path).text
+    assert f'name="next" value="/tickets/{ticket}"' in confirm
+    answer = web.post(
+        path.split("?")[0],
+        data={"csrf": csrf_of(web, path), "next": f"/tickets/{ticket}"},
+        follow_redirects=False,
+    )
+    assert answer.headers["location"] == f"/tickets/{ticket}"
+
+
+@pytest.mark.parametrize(
+    "elsewhere",
+    ["//evil.example/", "https://evil.example/", "/\\evil.example", "/logout", "/tickets/1\n"],
+)
+def test_the_page_after_sign_in_is_never_another_site(
+    web: TestClient, rt: Runtime, elsewhere: str
+) -> None:
+    path = link_for(rt).removeprefix(BASE)
+    answer = web.post(
+        path, data={"csrf": csrf_of(web, path), "next": elsewhere}, follow_redirects=False
+    )
+    assert answer.headers["location"] == "/"
 
 
 # --- the list and the ticket page -----------------------------------------------------
