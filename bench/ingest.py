@@ -43,6 +43,8 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -344,6 +346,21 @@ def mount_of(path: Path) -> str:
     return f"{best} ({kind})"
 
 
+@contextmanager
+def work_dir(keep: Path | None, prefix: str) -> Iterator[Path]:
+    """Where a benchmark works: `keep` (new, kept afterwards), else a temporary folder
+    removed at the end. Shared by every benchmark in bench/."""
+    if keep:
+        keep.mkdir(parents=True, exist_ok=False)
+        yield keep.resolve()
+        return
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--messages", type=int, default=2000, metavar="N")
@@ -351,17 +368,8 @@ def main() -> int:
     ap.add_argument("--keep", type=Path, metavar="DIR", help="work here and keep everything")
     ap.add_argument("--profile", action="store_true", help="cProfile the in-process path")
     args = ap.parse_args()
-
-    if args.keep:
-        args.keep.mkdir(parents=True, exist_ok=False)
-        work = args.keep.resolve()
-    else:
-        work = Path(tempfile.mkdtemp(prefix="inboxd-bench-"))
-    try:
+    with work_dir(args.keep, "inboxd-bench-") as work:
         return bench(args, work)
-    finally:
-        if not args.keep:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 def bench(args: argparse.Namespace, work: Path) -> int:

@@ -46,7 +46,6 @@ import sqlite3
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
@@ -56,7 +55,7 @@ from pathlib import Path
 from typing import Any
 
 # Shared with the ingest benchmark (bench/ is on sys.path when this file is run).
-from ingest import inboxd_command, mount_of
+from ingest import inboxd_command, mount_of, work_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 GEN_CORPUS = ROOT.parent / "shared" / "tools" / "gen_corpus.py"
@@ -549,17 +548,8 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3, metavar="R")
     ap.add_argument("--keep", type=Path, metavar="DIR", help="work here and keep everything")
     args = ap.parse_args()
-
-    if args.keep:
-        args.keep.mkdir(parents=True, exist_ok=False)
-        work = args.keep.resolve()
-    else:
-        work = Path(tempfile.mkdtemp(prefix="inboxd-bench-smtp-"))
-    try:
+    with work_dir(args.keep, "inboxd-bench-smtp-") as work:
         return bench(args, work)
-    finally:
-        if not args.keep:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 def bench(args: argparse.Namespace, work: Path) -> int:

@@ -62,12 +62,10 @@ import os
 import platform
 import random
 import re
-import shutil
 import socket
 import statistics
 import string
 import sys
-import tempfile
 import threading
 import time
 import unicodedata
@@ -80,7 +78,7 @@ from pathlib import Path
 from typing import Any
 
 # Shared with the ingest benchmark (bench/ is on sys.path when this file is run).
-from ingest import mount_of
+from ingest import mount_of, work_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -814,19 +812,11 @@ def main() -> int:
     if args.tickets < 1 or args.requests < 1:
         ap.error("--tickets and --requests must be at least 1")
 
-    if args.keep:
-        args.keep.mkdir(parents=True, exist_ok=False)
-        work = args.keep.resolve()
-    else:
-        work = Path(tempfile.mkdtemp(prefix="inboxd-bench-"))
-    try:
+    with work_dir(args.keep, "inboxd-bench-") as work:
         if args.database_url:
             with pg_schema(args.database_url) as url:
                 return bench(args, work, url)
         return bench(args, work, "")
-    finally:
-        if not args.keep:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 def bench(args: argparse.Namespace, work: Path, database_url: str) -> int:
