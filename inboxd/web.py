@@ -8,7 +8,8 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from starlette.exceptions import HTTPException
 
@@ -38,12 +39,7 @@ def create_app(rt: Runtime, metrics: Metrics, wake: webview.Wakeups | None = Non
     app.include_router(statuspage.build_router(rt, wake))
     _errors(app, rt)
 
-    @app.get("/static/{name}", include_in_schema=False)
-    def static(name: str) -> Response:
-        path = STATIC / name
-        if "/" in name or name.startswith(".") or not path.is_file():
-            raise NotFound(f"no file {name}")
-        return FileResponse(path, headers={"Cache-Control": "public, max-age=3600"})
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:

@@ -59,7 +59,9 @@ class SecurityHeaders(BaseHTTPMiddleware):
         headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")
         if "frame-ancestors 'none'" in headers["Content-Security-Policy"]:
             headers.setdefault("X-Frame-Options", "DENY")
-        if not request.url.path.startswith("/api/"):
+        if request.url.path.startswith("/static/") and response.status_code == 200:
+            headers.setdefault("Cache-Control", "public, max-age=3600")
+        elif not request.url.path.startswith("/api/"):
             headers.setdefault("Cache-Control", "no-store")
         new = getattr(request.state, "new_csrf", None)
         if new:

@@ -293,6 +293,14 @@ def test_pages_send_a_policy_without_script_and_refuse_framing(
         assert headers["referrer-policy"] == "same-origin"
 
 
+def test_the_stylesheet_is_served_locally_and_nothing_beside_it(web: TestClient) -> None:
+    css = web.get("/static/inboxd.css")
+    assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+    for path in ("/static/../web.py", "/static/%2e%2e/base.html", "/static/nope.css"):
+        answer = web.get(path)
+        assert answer.status_code == 404 and "no-store" in answer.headers["cache-control"]
+
+
 def test_pages_for_agents_need_a_session(web: TestClient, rt: Runtime) -> None:
     ticket = new_ticket(rt)
     answer = web.get(f"/tickets/{ticket}", follow_redirects=False)
