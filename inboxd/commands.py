@@ -20,8 +20,8 @@ from sqlmodel import Session, col, select
 
 from inboxd import actions
 from inboxd.command_tags import CommandCall, extract_tags
+from inboxd.errors import NotFound
 from inboxd.models import (
-    MAX_TICKET_ID,
     PRIORITIES,
     STATUSES,
     Agent,
@@ -31,8 +31,9 @@ from inboxd.models import (
     Ticket,
     utcnow,
 )
+from inboxd.queries import get_ticket
 from inboxd.render import BUNDLED
-from inboxd.store import flush_events, open_ticket, record_event
+from inboxd.store import open_ticket, record_event, savepoint
 
 _ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 _TAG = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,99}$")
@@ -235,10 +236,10 @@ def _ticket_arg(block: Block, args: tuple[str, ...]) -> Ticket:
     raw = _one(args, "ticket number").lstrip("#")
     if not raw.isdigit():
         raise CommandError(f"expects a ticket number, not {raw!r}")
-    number = int(raw)
-    target = block.session.get(Ticket, number) if 0 < number <= MAX_TICKET_ID else None
-    if target is None:
-        raise CommandError(f"no ticket {raw}")
+    try:
+        target = get_ticket(block.session, int(raw))
+    except NotFound:
+        raise CommandError(f"no ticket {raw}") from None
     if target.id == block.ticket.id:
         raise CommandError("is this very ticket")
     return target
@@ -568,17 +569,14 @@ def run_block(
         return _result(block, ok=False, errors=errors)
     # A command can still refuse while it is applied (#undo with nothing to undo); then
     # the block's earlier commands are rolled back too, so it stays all or nothing.
-    # Events recorded before the block are written first: a rollback discards the
-    # events still pending (store.py), and those are not the block's to discard.
-    flush_events(session)
-    savepoint = session.begin_nested()
-    for (command, value), call in zip(parsed, calls, strict=True):
-        try:
-            command.apply(block, value)
-        except CommandError as exc:
-            savepoint.rollback()
-            return _result(block, ok=False, errors=[(call.line, str(exc))])
-    savepoint.commit()
+    line = ""
+    try:
+        with savepoint(session):
+            for (command, value), call in zip(parsed, calls, strict=True):
+                line = call.line
+                command.apply(block, value)
+    except CommandError as exc:
+        return _result(block, ok=False, errors=[(line, str(exc))])
     return _result(block, ok=True, errors=[])
 
 

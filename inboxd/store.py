@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +144,16 @@ def flush_events(session: Session) -> None:
     rows = session.info.pop(_PENDING_EVENTS, None)
     if rows:
         _core(session, plain_insert(Event), rows)
+
+
+@contextmanager
+def savepoint(session: Session) -> Iterator[None]:
+    """A SAVEPOINT for the block: an exception rolls back what it did, and only that.
+    Events recorded before it are written first, since any rollback (a savepoint's too)
+    forgets the events still pending."""
+    flush_events(session)
+    with session.begin_nested():
+        yield
 
 
 @sa_event.listens_for(Session, "after_rollback")
