@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, text
 
 from inboxd.config import Config
 from inboxd.errors import InboxdError
-from inboxd.outbound import open_relay
+from inboxd.sender import open_relay
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from datetime import timedelta
 
 import uvicorn
 
-from inboxd import notify, outbound, pipeline, spool, store
+from inboxd import notify, outbound, pipeline, sender, spool, store
 from inboxd.db import session_scope
 from inboxd.errors import DatabaseUnavailable
 from inboxd.metrics import Metrics
@@ -221,7 +221,7 @@ class Daemon:
             self.outbound_wake.clear()
             try:
                 sent = await asyncio.to_thread(
-                    outbound.deliver_due, cfg, self.rt.engine, 20, self.metrics
+                    sender.deliver_due, cfg, self.rt.engine, 20, self.metrics
                 )
                 if sent:
                     continue

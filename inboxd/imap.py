@@ -5,9 +5,9 @@ the server only after `spool.accept()` has committed it. It fetches with `BODY.P
 so reading a message never marks it \\Seen as a side effect, and it remembers, per
 folder, the UIDVALIDITY and the last UID it finished (`ImapState`).
 
-It must not parse or process mail (the pipeline does that from the spool), and it is
-the only module that imports imapclient: everything else sees `run_poller()` and
-`check_login()`.
+It must not parse or process mail (the pipeline does that from the spool). The
+connection itself is imap_mailbox.py, the leader lock leader.py; everything else sees
+`run_poller()` and `check_login()`.
 
 Which messages are new:
 - Normally every message above the folder's last finished UID, read or not (somebody
@@ -34,394 +34,35 @@ with SQLite. A process without the lock waits and tries again.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import hashlib
 import imaplib
 import logging
-import os
 import random
 import socket
 import ssl
 import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
 
-from imapclient import IMAPClient
-from imapclient.exceptions import IMAPClientError, LoginError
-from imapclient.imapclient import SocketTimeout
-from sqlalchemy import text
-from sqlalchemy.engine import Connection, Engine
+from imapclient.exceptions import LoginError
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from inboxd import spool
-from inboxd.config import Config, secret
+from inboxd.config import Config
 from inboxd.db import session_scope
-from inboxd.errors import ConfigError, DatabaseUnavailable, ImapError, InboxdError
+from inboxd.errors import DatabaseUnavailable, ImapError, InboxdError
+from inboxd.imap_mailbox import IDLE_RENEW_SECONDS, NETWORK_ERRORS, Account, Mailbox
+from inboxd.leader import LeaderLock
 from inboxd.models import ImapState, utcnow
 from inboxd.runtime import Runtime
 
 log = logging.getLogger("inboxd.imap")
 
-# At most this many messages, and about this many bytes, are held in memory at once.
-BATCH_UIDS = 50
-BATCH_BYTES = 16 * 1024 * 1024
-# RFC 2177: a server may drop a client that has been idle for 30 minutes, so IDLE is
-# re-issued well before 29 minutes; NAT boxes that forget quiet connections argue for less.
-IDLE_RENEW_SECONDS = 25 * 60
-# How often a waiting poller looks at its stop flag (the daemon expects a stop within ~2 s).
-TICK_SECONDS = 1.0
-# How often a long IDLE checks that it still holds the leader lock.
-LOCK_CHECK_SECONDS = 30.0
 LOCK_RETRY_SECONDS = 5.0
 BACKOFF_FIRST = 1.0
 BACKOFF_CAP = 300.0
-CONNECT_TIMEOUT = 10.0
-READ_TIMEOUT = 120.0
-
-SEEN = b"\\Seen"
-DELETED = b"\\Deleted"
-
-# Everything a server or the network can throw at us: imaplib's error/abort (which
-# imapclient's exceptions derive from), sockets, TLS and timeouts (OSError subclasses).
-NETWORK_ERRORS: tuple[type[BaseException], ...] = (imaplib.IMAP4.error, IMAPClientError, OSError)
 # What the poller logs as one line and retries; anything else is a bug and gets a traceback.
 RETRYABLE: tuple[type[BaseException], ...] = (*NETWORK_ERRORS, InboxdError)
-
-
-@dataclass(frozen=True)
-class Account:
-    """The [imap] section, resolved: password read, folders and action checked."""
-
-    host: str
-    port: int
-    ssl: bool
-    username: str
-    password: str
-    folders: tuple[str, ...]
-    idle: bool
-    poll_seconds: int
-    after_ingest: str
-    max_message_bytes: int
-
-    @property
-    def key(self) -> str:
-        """The ImapState account key, e.g. support@imap.example.com:993."""
-        return f"{self.username}@{self.host}:{self.port}"
-
-    @property
-    def move_target(self) -> str | None:
-        return self.after_ingest[5:] if self.after_ingest.startswith("move:") else None
-
-    @classmethod
-    def from_config(cls, cfg: Config) -> Account:
-        """Raise ConfigError when [imap] cannot describe a mailbox to log in to."""
-        section = cfg.imap
-        if not section.host:
-            raise ConfigError("[imap] host is empty: set it to your IMAP server's name")
-        if not section.username:
-            raise ConfigError("[imap] username is empty: set it to the mailbox's login name")
-        if not section.folders:
-            raise ConfigError('[imap] folders is empty: list at least one, e.g. ["INBOX"]')
-        return cls(
-            host=section.host,
-            port=section.port,
-            ssl=section.ssl,
-            username=section.username,
-            password=secret(cfg, section, "password"),
-            folders=section.folders,
-            idle=section.idle,
-            poll_seconds=section.poll_seconds,
-            after_ingest=section.after_ingest,
-            max_message_bytes=cfg.smtp.max_message_bytes,
-        )
-
-
-# --- the connection -------------------------------------------------------------------
-
-
-class Mailbox:
-    """One logged-in IMAP connection: the small interface the poller needs."""
-
-    def __init__(self, client: IMAPClient, account: Account) -> None:
-        self.client = client
-        self.account = account
-        self.can_idle = client.has_capability("IDLE")
-        self.can_move = client.has_capability("MOVE")
-        self.can_uid_expunge = client.has_capability("UIDPLUS")
-        self._skipped_idle = False
-
-    @classmethod
-    def open(cls, account: Account) -> Mailbox:
-        """Connect and log in; raises one of NETWORK_ERRORS."""
-        client = IMAPClient(
-            account.host,
-            port=account.port,
-            ssl=account.ssl,
-            timeout=SocketTimeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT),
-        )
-        try:
-            # A server that offers STARTTLS on the plain port gets the password encrypted
-            # (and its certificate checked), as every mail client does.
-            if not account.ssl and client.has_capability("STARTTLS"):
-                client.starttls()
-            client.login(account.username, account.password)
-        except BaseException:
-            _close_quietly(client)
-            raise
-        return cls(client, account)
-
-    def close(self, polite: bool = True) -> None:
-        """Log out (`polite`), or just drop the socket of a connection that failed.
-
-        A failed connection may be one that no longer answers; waiting for its LOGOUT
-        reply would hold up a daemon that is shutting down.
-        """
-        if polite:
-            try:
-                self.client.logout()
-                return
-            except Exception:
-                pass
-        _close_quietly(self.client)
-
-    def select(self, folder: str) -> tuple[int, int]:
-        """Select `folder` read-write; return its (UIDVALIDITY, UIDNEXT - 1 or 0)."""
-        info = self.client.select_folder(folder)
-        # RFC 3501 requires UIDVALIDITY; a server that omits it gets one constant value.
-        uidvalidity = int(info.get(b"UIDVALIDITY", 0))
-        if b"UIDNEXT" in info:
-            top = int(info[b"UIDNEXT"]) - 1
-        else:
-            # UIDNEXT is optional in RFC 3501's SELECT response; the largest UID will do.
-            top = max(self.client.search("ALL"), default=0)
-        return uidvalidity, top
-
-    def uids_after(self, last_uid: int) -> list[int]:
-        """UIDs above `last_uid`, oldest first."""
-        # "N:*" always matches the highest UID, even when it is below N (RFC 3501 6.4.8).
-        found = self.client.search(["UID", f"{last_uid + 1}:*"])
-        return sorted(uid for uid in found if uid > last_uid)
-
-    def uids_all(self, unseen_only: bool) -> list[int]:
-        return sorted(self.client.search(["UNSEEN"] if unseen_only else ["ALL"]))
-
-    def batches(self, uids: Sequence[int]) -> Iterator[list[tuple[int, bytes]]]:
-        """Fetch `uids` with BODY.PEEK[] in batches bounded by count and by bytes."""
-        for start in range(0, len(uids), BATCH_UIDS):
-            chunk = list(uids[start : start + BATCH_UIDS])
-            sizes = {
-                uid: int(data.get(b"RFC822.SIZE", 0))
-                for uid, data in self.client.fetch(chunk, ["RFC822.SIZE"]).items()
-            }
-            for group in _group_by_size([u for u in chunk if u in sizes], sizes):
-                for uid in group:
-                    if sizes[uid] > self.account.max_message_bytes:
-                        # Nothing is lost: SMTP would refuse it, but here it is already ours.
-                        log.warning(
-                            "IMAP %s: UID %d is %d bytes, over [smtp] max_message_bytes;"
-                            " fetching it anyway",
-                            self.account.key,
-                            uid,
-                            sizes[uid],
-                        )
-                response = self.client.fetch(group, ["BODY.PEEK[]"])
-                # A UID missing from the answer was expunged by someone else meanwhile.
-                yield [
-                    (uid, bytes(response[uid][b"BODY[]"]))
-                    for uid in group
-                    if uid in response and b"BODY[]" in response[uid]
-                ]
-
-    def mark_done(self, uids: list[int]) -> None:
-        """Apply after_ingest to messages that are safely in the spool."""
-        if not uids:
-            return
-        action = self.account.after_ingest
-        if action == "seen":
-            self.client.add_flags(uids, [SEEN], silent=True)
-            return
-        target = self.account.move_target
-        if target is not None and self.can_move:
-            self.client.move(uids, target)
-            return
-        if target is not None:
-            self.client.copy(uids, target)
-        self.client.add_flags(uids, [DELETED], silent=True)
-        if self.can_uid_expunge:
-            self.client.uid_expunge(uids)
-        else:
-            # Without UIDPLUS, EXPUNGE also removes messages that a person flagged
-            # \Deleted in this folder; fetchmail accepts the same on such servers.
-            self.client.expunge()
-
-    def ensure_folder(self, folder: str) -> None:
-        if not self.client.folder_exists(folder):
-            log.info("IMAP %s: creating folder %s for after_ingest", self.account.key, folder)
-            self.client.create_folder(folder)
-
-    def wait(self, stop: threading.Event, seconds: float, keep: Callable[[], bool]) -> None:
-        """Wait for new mail in the selected folder (IDLE) for at most `seconds`.
-
-        Returns early when `stop` is set, when new mail arrives or when `keep()` says the
-        poller should stop (it lost its lock). Raises ConnectionError if the server
-        hangs up.
-        """
-        # Mail that lands between our last SEARCH and the IDLE command is not reported
-        # during the IDLE by every server (Dovecot 2.3 tells only at DONE), so ask with a
-        # NOOP first. Once only in a row, in case a server reports EXISTS on every NOOP.
-        if not self._skipped_idle:
-            _, responses = self.client.noop()
-            if any(_is_new_mail(r) for r in responses):
-                self._skipped_idle = True
-                return
-        self._skipped_idle = False
-        deadline = time.monotonic() + seconds
-        next_lock_check = time.monotonic() + LOCK_CHECK_SECONDS
-        self.client.idle()
-        quick_empty = 0
-        while not stop.is_set() and time.monotonic() < deadline:
-            began = time.monotonic()
-            responses = self.client.idle_check(timeout=TICK_SECONDS)
-            if any(_is_bye(r) for r in responses):
-                raise ConnectionError("the server said BYE during IDLE")
-            if any(_is_new_mail(r) for r in responses):
-                break
-            # imapclient's idle_check swallows EOF and returns nothing at once; a few
-            # immediate empty answers in a row mean the server has closed the socket.
-            quick_empty = quick_empty + 1 if not responses and _quick(began) else 0
-            if quick_empty >= 3:
-                raise ConnectionError("the server closed the connection during IDLE")
-            if time.monotonic() >= next_lock_check:
-                next_lock_check = time.monotonic() + LOCK_CHECK_SECONDS
-                if not keep():
-                    break
-        self.client.idle_done()
-
-
-def _quick(began: float) -> bool:
-    return time.monotonic() - began < TICK_SECONDS / 4
-
-
-def _is_new_mail(response: Any) -> bool:
-    return isinstance(response, tuple) and len(response) >= 2 and response[1] == b"EXISTS"
-
-
-def _is_bye(response: Any) -> bool:
-    return isinstance(response, tuple) and len(response) >= 1 and response[0] == b"BYE"
-
-
-def _group_by_size(uids: list[int], sizes: dict[int, int]) -> Iterator[list[int]]:
-    group: list[int] = []
-    total = 0
-    for uid in uids:
-        if group and total + sizes[uid] > BATCH_BYTES:
-            yield group
-            group, total = [], 0
-        group.append(uid)
-        total += sizes[uid]
-    if group:
-        yield group
-
-
-def _close_quietly(client: IMAPClient) -> None:
-    with contextlib.suppress(Exception):
-        client.shutdown()
-
-
-# --- the leader lock ------------------------------------------------------------------
-
-
-class LeaderLock:
-    """Held by the one process that polls an account (SPEC §9).
-
-    PostgreSQL: a session advisory lock on a dedicated autocommit connection; it goes
-    away with the connection, so a crashed leader frees it. SQLite: an flock on
-    data_dir/imap.lock, which the kernel frees when the process dies.
-    """
-
-    def __init__(self, rt: Runtime, account_key: str) -> None:
-        self.engine: Engine = rt.engine
-        self.path = rt.config.data_dir / "imap.lock"
-        digest = hashlib.sha256(f"inboxd.imap:{account_key}".encode()).digest()
-        self.pg_key = int.from_bytes(digest[:8], "big", signed=True)
-        self._fd: int | None = None
-        self._conn: Connection | None = None
-
-    @property
-    def is_postgres(self) -> bool:
-        return self.engine.dialect.name == "postgresql"
-
-    def acquire(self) -> bool:
-        """Take the lock if nobody holds it; never blocks."""
-        if self._fd is not None or self._conn is not None:
-            return True
-        if self.is_postgres:
-            return self._acquire_pg()
-        return self._acquire_file()
-
-    def held(self) -> bool:
-        """Whether the lock is still ours (a PostgreSQL connection can be lost)."""
-        if self._fd is not None:
-            return True
-        if self._conn is None:
-            return False
-        try:
-            self._conn.execute(text("select 1"))
-        except Exception:
-            log.warning("IMAP leader lock lost: its database connection failed")
-            self.release()
-            return False
-        return True
-
-    def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # closing the file drops the flock
-            self._fd = None
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
-            try:
-                conn.execute(text("select pg_advisory_unlock(:k)"), {"k": self.pg_key})
-                conn.close()
-            except Exception:
-                # A connection we cannot talk to must not go back to the pool still
-                # holding the lock; invalidating it closes the session.
-                conn.invalidate()
-
-    def _acquire_file(self) -> bool:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return False
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        self._fd = fd
-        return True
-
-    def _acquire_pg(self) -> bool:
-        try:
-            conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        except (OperationalError, PoolTimeout) as exc:
-            raise DatabaseUnavailable(f"cannot take the IMAP leader lock: {exc}") from None
-        try:
-            got = conn.execute(text("select pg_try_advisory_lock(:k)"), {"k": self.pg_key}).scalar()
-        except (OperationalError, PoolTimeout) as exc:
-            conn.invalidate()
-            raise DatabaseUnavailable(f"cannot take the IMAP leader lock: {exc}") from None
-        if not got:
-            conn.close()
-            return False
-        self._conn = conn
-        return True
-
-
-# --- the poller -----------------------------------------------------------------------
 
 
 def run_poller(rt: Runtime, stop: threading.Event, wake: Callable[[], None] = lambda: None) -> None:

@@ -291,6 +291,8 @@ EDGE_INPUTS: dict[str, tuple[str, str, dict[str, str] | bytes | None]] = {
     "reply-nul": ("POST", "/api/v1/tickets/1/replies", {"text": "Hi\x00"}),
     "subject-nul": ("POST", "/api/v1/tickets/1/commands", {"commands": "#subject a\x00b"}),
 }  # fmt: skip
+
+
 def test_inputs_that_once_crashed_the_api_are_answered(rt: Runtime) -> None:
     """Each input the fuzz once found a server error with gets an answer below 500, on
     both databases (their integers and their text differ)."""

@@ -20,7 +20,7 @@ from conftest import make_config
 from dovecot import Dovecot, dovecot_server  # noqa: F401 - the fixture
 from sqlmodel import select
 
-from inboxd import imap, pipeline, spool, store
+from inboxd import imap, leader, pipeline, spool, store
 from inboxd.db import session_scope
 from inboxd.errors import DatabaseUnavailable, InboxdError
 from inboxd.models import ImapState, Inbound, Message, Ticket
@@ -412,7 +412,7 @@ def test_two_pollers_take_turns_and_import_nothing_twice(
 
 
 def test_the_leader_lock_is_held_by_one_holder_at_a_time(rt: Runtime) -> None:
-    one, two = imap.LeaderLock(rt, "a@host:993"), imap.LeaderLock(rt, "a@host:993")
+    one, two = leader.LeaderLock(rt, "a@host:993"), leader.LeaderLock(rt, "a@host:993")
     assert one.acquire()
     assert not two.acquire()
     assert one.held()

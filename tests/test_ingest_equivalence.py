@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from inboxd import outbound, parse, quotes, store
+from inboxd import outbound, parse, quote_patterns, quotes, store
 from inboxd.db import session_scope
 from inboxd.errors import ParseRejected
 from inboxd.models import Participant, Ticket
@@ -30,13 +30,13 @@ from inboxd.runtime import Runtime
 
 def _searched(text: str) -> bool:
     """What quotes._ends_with_verb answered before the reversed regex."""
-    start = max(0, len(text) - quotes._END_VERB_REACH)
-    return quotes._END_VERB.search(text, start) is not None
+    start = max(0, len(text) - quote_patterns.END_VERB_REACH)
+    return quote_patterns.END_VERB.search(text, start) is not None
 
 
 def test_every_spelled_out_verb_is_one_the_verb_pattern_matches() -> None:
-    for _bounded, verb in quotes._END_VERB_WORDS:
-        found = quotes._END_VERB.search(verb)
+    for _bounded, verb in quote_patterns.END_VERB_WORDS:
+        found = quote_patterns.END_VERB.search(verb)
         assert found is not None and found.span() == (0, len(verb)), verb
 
 
@@ -52,11 +52,11 @@ def _variants(verb: str, rng: random.Random) -> list[str]:
 def test_the_reversed_verb_regex_answers_as_the_search_did() -> None:
     rng = random.Random(5322)
     lines = []
-    for _bounded, verb in quotes._END_VERB_WORDS:
+    for _bounded, verb in quote_patterns.END_VERB_WORDS:
         for word in _variants(verb, rng):
             lines += [head + word + tail for head in HEADS for tail in TAILS]
     for _ in range(3000):  # random neighbours: glued words, stray letters, long tails
-        _bounded, verb = rng.choice(quotes._END_VERB_WORDS)
+        _bounded, verb = rng.choice(quote_patterns.END_VERB_WORDS)
         noise = "".join(rng.choice("ab :\n\t_-éł(a)") for _ in range(rng.randrange(6)))
         lines.append(rng.choice(HEADS) + noise + rng.choice(_variants(verb, rng)) + noise)
     assert sum(_searched(line) for line in lines) > 1000  # the cases include many matches

@@ -2,7 +2,7 @@
 
 Mail is queued by ingesting new tickets (each gets an acknowledgement) and sent to a
 capture relay (tests/relay.py) that can be down, answer 4xx or 5xx, or hang up after
-taking the mail. Some tests drive the sender by hand (`outbound.deliver_due`), the ones
+taking the mail. Some tests drive the sender by hand (`sender.deliver_due`), the ones
 about its loop run the daemon.
 
 Since issue 4 a new ticket also queues one "notify:new" mail per active agent (Alice and
@@ -32,7 +32,7 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from inboxd import daemon as daemon_mod
-from inboxd import outbound, pipeline
+from inboxd import outbound, pipeline, sender
 from inboxd.db import session_scope
 from inboxd.models import Agent, Event, Outbound, Ticket
 from inboxd.runtime import Runtime
@@ -105,7 +105,7 @@ def deliver_until_idle(rt: Runtime) -> None:
     """Run the sender by hand until no queued mail is left (retries included)."""
 
     def idle() -> bool:
-        outbound.deliver_due(rt.config, rt.engine)
+        sender.deliver_due(rt.config, rt.engine)
         return all(r.status != "queued" for r in rows(rt))
 
     wait_until(idle, what="the outbox to empty")
@@ -165,7 +165,7 @@ def test_a_4xx_reply_is_retried_and_the_mail_then_delivered_once(
     relay.fail_all("451 4.7.1 Greylisted, try again later")
     # The ack and (issue 4) the notify:new to each of the two agents are all due now;
     # a 4xx is temporary for them too, so they wait and no failure notice is queued.
-    assert outbound.deliver_due(sender_rt.config, sender_rt.engine) == 3
+    assert sender.deliver_due(sender_rt.config, sender_rt.engine) == 3
     [waiting] = rows(sender_rt, "ack")
     assert (waiting.status, waiting.attempts) == ("queued", 1)
     assert waiting.last_error and "451 4.7.1" in waiting.last_error
@@ -183,7 +183,7 @@ def test_a_connection_error_is_retried(tmp_path: Path, relay: CaptureRelay) -> N
     try:
         new_ticket(rt)
         relay.stop()
-        outbound.deliver_due(rt.config, rt.engine)
+        sender.deliver_due(rt.config, rt.engine)
         [waiting] = rows(rt, "ack")
         assert (waiting.status, waiting.attempts) == ("queued", 1)
         relay.start()
@@ -301,7 +301,7 @@ def test_a_retry_after_an_unclear_failure_sends_the_very_same_mail(
     new_ticket(sender_rt)
     # The relay takes the mail and hangs up before saying 250: did it go through?
     relay.drop_after_data(1)
-    outbound.deliver_due(sender_rt.config, sender_rt.engine)  # the ack goes first
+    sender.deliver_due(sender_rt.config, sender_rt.engine)  # the ack goes first
     [unclear] = rows(sender_rt, "ack")
     assert (unclear.status, unclear.attempts) == ("queued", 1)
     deliver_until_idle(sender_rt)
@@ -494,7 +494,7 @@ def outbox_config(tmp_path: Path, relay: CaptureRelay) -> Iterator[tuple[Path, R
     rt = daemon_runtime(tmp_path, "", relay)  # the same data dir and database
     relay.fail_recipient(CAROL, "550 5.1.1 No such user here")
     new_ticket(rt)
-    outbound.deliver_due(rt.config, rt.engine)  # the ack fails; the admin's notice waits
+    sender.deliver_due(rt.config, rt.engine)  # the ack fails; the admin's notice waits
     yield path, rt
     rt.engine.dispose()
 
