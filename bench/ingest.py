@@ -232,8 +232,8 @@ def run_in_process(
     dir (secret key, migrations)."""
     from inboxd import config as config_mod
     from inboxd import pipeline
+    from inboxd.mail.sources import iter_messages
     from inboxd.runtime import open_runtime
-    from inboxd.sources import iter_messages
 
     start = time.perf_counter()
     rt = open_runtime(config_mod.load(cfg))
@@ -259,38 +259,38 @@ def run_in_process(
 
 # (file suffix, function name) -> label. Cumulative times nest, so rows overlap.
 STAGES = [
-    (("inboxd/sources.py", "_file"), "read files (sources.iter_messages)"),
+    (("inboxd/mail/sources.py", "_file"), "read files (sources.iter_messages)"),
     (("inboxd/pipeline.py", "ingest_batch"), "pipeline.ingest_batch (everything)"),
     (("inboxd/pipeline.py", "prepare"), "  pipeline.prepare (pure stages)"),
     (("inboxd/db.py", "session_scope"), "  db.session_scope (open + commit)"),
     (("~", "<method 'commit' of 'sqlite3.Connection' objects>"), "    sqlite3 COMMIT (WAL fsync)"),
-    (("inboxd/store.py", "store_raw"), "  store.store_raw"),
-    (("inboxd/dedupe.py", "find_copy"), "  dedupe.find_copy"),
-    (("inboxd/parse.py", "parse_message"), "  parse.parse_message"),
+    (("inboxd/tickets/store.py", "store_raw"), "  store.store_raw"),
+    (("inboxd/tickets/dedupe.py", "find_copy"), "  dedupe.find_copy"),
+    (("inboxd/mail/parse.py", "parse_message"), "  parse.parse_message"),
     (("email/parser.py", "parsebytes"), "    stdlib MIME parse (compat32)"),
-    (("inboxd/parse.py", "_flanker_parse"), "    flanker address grammar"),
-    (("inboxd/charsets.py", "decode_header"), "    charsets.decode_header"),
-    (("inboxd/charsets.py", "decode_bytes"), "    charsets.decode_bytes"),
-    (("inboxd/charsets.py", "_guess"), "      charset detection (_guess)"),
-    (("inboxd/htmltext.py", "html_to_text"), "    htmltext.html_to_text (inscriptis)"),
-    (("inboxd/threader.py", "known_keys"), "  threader.known_keys"),
-    (("inboxd/dedupe.py", "fingerprint"), "  dedupe.fingerprint"),
-    (("inboxd/classify.py", "classify"), "  classify.classify"),
-    (("inboxd/threader.py", "find_ticket"), "  threader.find_ticket"),
-    (("inboxd/store.py", "open_ticket"), "  store.open_ticket"),
+    (("inboxd/mail/parse.py", "_flanker_parse"), "    flanker address grammar"),
+    (("inboxd/mail/charsets.py", "decode_header"), "    charsets.decode_header"),
+    (("inboxd/mail/charsets.py", "decode_bytes"), "    charsets.decode_bytes"),
+    (("inboxd/mail/charsets.py", "_guess"), "      charset detection (_guess)"),
+    (("inboxd/mail/htmltext.py", "html_to_text"), "    htmltext.html_to_text (inscriptis)"),
+    (("inboxd/tickets/threader.py", "known_keys"), "  threader.known_keys"),
+    (("inboxd/tickets/dedupe.py", "fingerprint"), "  dedupe.fingerprint"),
+    (("inboxd/mail/classify.py", "classify"), "  classify.classify"),
+    (("inboxd/tickets/threader.py", "find_ticket"), "  threader.find_ticket"),
+    (("inboxd/tickets/store.py", "open_ticket"), "  store.open_ticket"),
     (("inboxd/pipeline.py", "_save"), "  pipeline._save"),
-    (("inboxd/quotes.py", "strip_quoted"), "  quotes.strip_quoted"),
-    (("inboxd/quotes.py", "strip_quoted_html"), "  quotes.strip_quoted_html"),
-    (("inboxd/store.py", "insert_message"), "    store.insert_message (+ FTS trigger)"),
-    (("inboxd/store.py", "save_attachments"), "    store.save_attachments"),
-    (("inboxd/store.py", "remember_msgids"), "    store.remember_msgids"),
-    (("inboxd/store.py", "record_event"), "    store.record_event"),
+    (("inboxd/mail/quotes.py", "strip_quoted"), "  quotes.strip_quoted"),
+    (("inboxd/mail/quotes.py", "strip_quoted_html"), "  quotes.strip_quoted_html"),
+    (("inboxd/tickets/store.py", "insert_message"), "    store.insert_message (+ FTS trigger)"),
+    (("inboxd/tickets/store.py", "save_attachments"), "    store.save_attachments"),
+    (("inboxd/tickets/store.py", "remember_msgids"), "    store.remember_msgids"),
+    (("inboxd/tickets/store.py", "record_event"), "    store.record_event"),
     (("inboxd/pipeline.py", "_after_message"), "  pipeline._after_message"),
-    (("inboxd/notify.py", "acknowledge"), "  notify.acknowledge (new tickets)"),
-    (("inboxd/notify.py", "_recent_acks"), "    notify._recent_acks"),
+    (("inboxd/agents/notify.py", "acknowledge"), "  notify.acknowledge (new tickets)"),
+    (("inboxd/agents/notify.py", "_recent_acks"), "    notify._recent_acks"),
     (("inboxd/render.py", "render"), "    render.render (jinja2)"),
-    (("inboxd/outbound.py", "queue_mail"), "    outbound.queue_mail"),
-    (("inboxd/threader.py", "tickets_waiting_for"), "  threader.tickets_waiting_for"),
+    (("inboxd/queues/outbox.py", "queue_mail"), "    outbox.queue_mail"),
+    (("inboxd/tickets/threader.py", "tickets_waiting_for"), "  threader.tickets_waiting_for"),
     (("sqlalchemy/orm/session.py", "_flush"), "  SQLAlchemy Session._flush (anywhere)"),
     (("~", "<method 'execute' of 'sqlite3.Cursor' objects>"), "  sqlite3 execute (anywhere)"),
 ]

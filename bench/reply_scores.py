@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from inboxd.quotes import strip_quoted, strip_quoted_html  # noqa: E402
+from inboxd.mail.quotes import strip_quoted, strip_quoted_html  # noqa: E402
 
 DEFAULT_CORPORA = ROOT.parent / "shared" / "corpora"
 EXPECTED_JSON = ROOT / "tests" / "data" / "replies" / "expected.json"

@@ -618,7 +618,7 @@ def web_server(rt: Any) -> Iterator[str]:
     import uvicorn
 
     from inboxd.metrics import Metrics
-    from inboxd.web import create_app
+    from inboxd.web.app import create_app
 
     port = free_port()
     server = uvicorn.Server(
@@ -706,7 +706,7 @@ def request(client: Any, case: Case, problems: list[str]) -> float:
 
 def web_filter(params: dict[str, str]) -> Any:
     """The TicketFilter webview.ticket_list builds for these query parameters."""
-    from inboxd import queries
+    from inboxd.tickets import queries
 
     assignee = {"mine": ME, "unassigned": "none"}.get(params.get("assignee", ""))
     page = int(params.get("page", "1"))
@@ -725,8 +725,8 @@ def web_filter(params: dict[str, str]) -> Any:
 
 def time_sql(rt: Any, case: Case, reps: int, budget: float) -> None:
     """list_tickets + count_tickets for the case's filter, no HTTP, no rendering."""
-    from inboxd import queries
     from inboxd.db import session_scope
+    from inboxd.tickets import queries
 
     flt = web_filter(case.params)
     for _ in range(reps):
@@ -741,8 +741,10 @@ def time_sql(rt: Any, case: Case, reps: int, budget: float) -> None:
 
 def time_handler_sql(rt: Any, cookie: str, reps: int) -> list[float]:
     """Every query the default list page runs, in one session, without HTTP or jinja2."""
-    from inboxd import agents, queries, signin
+    from inboxd.agents import directory
     from inboxd.db import session_scope
+    from inboxd.tickets import queries
+    from inboxd.web import signin
 
     flt = web_filter({})
     times = []
@@ -755,7 +757,7 @@ def time_handler_sql(rt: Any, cookie: str, reps: int) -> list[float]:
             queries.tickets_json(session, tickets)
             queries.count_tickets(session, flt)
             queries.count_by_status(session)
-            agents.list_agents(session)
+            directory.list_agents(session)
         times.append(time.perf_counter() - start)
     return times
 
@@ -822,12 +824,13 @@ def main() -> int:
 def bench(args: argparse.Namespace, work: Path, database_url: str) -> int:
     import httpx
 
-    from inboxd import __version__, signin
+    from inboxd import __version__
     from inboxd import config as config_mod
-    from inboxd.agents import get_agent
+    from inboxd.agents.directory import get_agent
     from inboxd.db import session_scope
     from inboxd.runtime import open_runtime
-    from inboxd.websecurity import SESSION_COOKIE
+    from inboxd.web import signin
+    from inboxd.web.security import SESSION_COOKIE
 
     rt = open_runtime(config_mod.load(write_config(work / "site", database_url)))
     dialect = rt.engine.dialect.name

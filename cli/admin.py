@@ -46,7 +46,7 @@ def serve(config: ConfigOption = None) -> None:
     Example: inboxd serve --config /etc/inboxd/inboxd.toml
     """
     # Imported here: the web stack costs every other command a third of a second.
-    from inboxd import daemon
+    from inboxd.daemon import serve as daemon
 
     with errors():
         rt = open_rt(config)
@@ -59,7 +59,7 @@ def check(config: ConfigOption = None) -> None:
 
     Example: inboxd check
     """
-    from inboxd import checks
+    from inboxd.daemon import checks
 
     with errors():
         cfg = config_mod.load(config)

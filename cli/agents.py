@@ -7,9 +7,9 @@ from typing import Annotated
 import typer
 
 from cli.common import ConfigOption, JsonOption, errors, open_rt, print_json, table
-from inboxd import agents as agents_mod
-from inboxd import signin
+from inboxd.agents import directory
 from inboxd.db import session_scope
+from inboxd.web import signin
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -37,7 +37,7 @@ def add(
     with errors():
         rt = open_rt(config)
         with session_scope(rt.engine) as session:
-            agent = agents_mod.add_agent(session, email, name, role, team)
+            agent = directory.add_agent(session, email, name, role, team)
             typer.echo(f"agent {agent.email} ({agent.role}) is active")
 
 
@@ -54,7 +54,7 @@ def list_(
     with errors():
         rt = open_rt(config)
         with session_scope(rt.engine) as session:
-            rows = agents_mod.list_agents(session, include_inactive=all_)
+            rows = directory.list_agents(session, include_inactive=all_)
             data = [
                 {
                     "email": a.email,
@@ -90,7 +90,7 @@ def remove(
     with errors():
         rt = open_rt(config)
         with session_scope(rt.engine) as session:
-            agent = agents_mod.remove_agent(session, email)
+            agent = directory.remove_agent(session, email)
             typer.echo(f"agent {agent.email} removed")
 
 
@@ -106,7 +106,7 @@ def token(
     with errors():
         rt = open_rt(config)
         with session_scope(rt.engine) as session:
-            value = agents_mod.issue_api_token(session, email)
+            value = directory.issue_api_token(session, email)
         typer.echo(f"API token for {email.lower()} (shown once): {value}")
 
 
@@ -122,5 +122,5 @@ def login_link(
     with errors():
         rt = open_rt(config)
         with session_scope(rt.engine) as session:
-            url = signin.issue_link(session, rt, agents_mod.get_agent(session, email))
+            url = signin.issue_link(session, rt, directory.get_agent(session, email))
         typer.echo(url)

@@ -8,10 +8,12 @@ from typing import Annotated
 import typer
 
 from cli.common import ConfigOption, JsonOption, errors, open_rt, print_json, table
-from inboxd import outbound, pipeline, queries
+from inboxd import pipeline
 from inboxd.db import session_scope
 from inboxd.errors import NotFound
-from inboxd.sources import iter_messages
+from inboxd.mail.sources import iter_messages
+from inboxd.queues import outbox
+from inboxd.tickets import queries
 
 quarantine_app = typer.Typer(invoke_without_command=True)
 outbox_app = typer.Typer(invoke_without_command=True)
@@ -160,7 +162,7 @@ def outbox_list(
     with errors():
         rt = open_rt(config)
         with session_scope(rt.engine) as session:
-            rows = outbound.list_outbox(session, failed_only=failed)
+            rows = outbox.list_outbox(session, failed_only=failed)
             if json:
                 print_json([queries.outbound_json(r) for r in rows])
                 return
@@ -195,5 +197,5 @@ def outbox_retry(
     config = config or (ctx.obj or {}).get("config")
     with errors():
         rt = open_rt(config)
-        row = outbound.retry(rt.engine, row_id)
+        row = outbox.retry(rt.engine, row_id)
         typer.echo(f"{row.id}: queued again for {', '.join(row.rcpt_to)}")

@@ -7,9 +7,10 @@ from typing import Annotated
 import typer
 
 from cli.common import ConfigOption, JsonOption, errors, open_rt, print_json, table
-from inboxd import operations, queries
-from inboxd.commands import help_table
+from inboxd.agents import operations
 from inboxd.db import session_scope
+from inboxd.tickets import queries
+from inboxd.tickets.commands import help_table
 
 
 def register(app: typer.Typer) -> None:

@@ -21,7 +21,8 @@ from conftest import make_config  # noqa: E402
 from mailbuilder import mail  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-from inboxd import operations, pipeline  # noqa: E402
+from inboxd import pipeline  # noqa: E402
+from inboxd.agents import operations  # noqa: E402
 from inboxd.runtime import open_runtime  # noqa: E402
 
 CUSTOMERS = [

@@ -26,20 +26,22 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session, col, select
 
-from inboxd import actions, agentmail, notify, outbound, spool, store
-from inboxd.bounces import match_bounce
-from inboxd.classify import Classification, classify
+from inboxd.agents import agentmail, notify
 from inboxd.db import session_scope
-from inboxd.dedupe import find_copy, fingerprint
 from inboxd.errors import DatabaseUnavailable, NotFound, ParseRejected
+from inboxd.mail.classify import Classification, classify
+from inboxd.mail.parse import ParsedMessage, parse_message
+from inboxd.mail.quotes import strip_quoted, strip_quoted_html
+from inboxd.mail.subjects import clean_subject, subject_tag_pattern
 from inboxd.models import Agent, Message, Quarantine, Ticket, utcnow
-from inboxd.outbound import FilePart
-from inboxd.parse import ParsedMessage, parse_message
-from inboxd.quotes import strip_quoted, strip_quoted_html
+from inboxd.queues import outbox, spool
+from inboxd.queues.bounces import match_bounce
+from inboxd.queues.outbox import FilePart
 from inboxd.runtime import Runtime
-from inboxd.subjects import clean_subject, subject_tag_pattern
-from inboxd.threader import ThreadDecision, find_ticket, known_keys, tickets_waiting_for
-from inboxd.tokens import is_ours
+from inboxd.tickets import actions, store
+from inboxd.tickets.dedupe import find_copy, fingerprint
+from inboxd.tickets.threader import ThreadDecision, find_ticket, known_keys, tickets_waiting_for
+from inboxd.tickets.tokens import is_ours
 
 log = logging.getLogger(__name__)
 
@@ -259,7 +261,7 @@ def _ingest(
     bounce = match_bounce(session, raw, msg) if kind.kind == "bounce" else None
     if bounce is not None and bounce.ticket_id is not None:
         # A DSN for our own mail: recorded on that mail and its ticket, never a new ticket.
-        outbound.record_bounce(
+        outbox.record_bounce(
             session, rt.config, bounce.outbound_id, bounce.permanent, bounce.detail
         )
         decision = ThreadDecision(bounce.ticket_id, "references", False, reason=bounce.detail)

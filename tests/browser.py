@@ -22,13 +22,13 @@ from typing import Any
 import uvicorn
 from daemon_harness import free_port, wait_until
 
-from inboxd import signin
-from inboxd.agents import get_agent
+from inboxd.agents.directory import get_agent
 from inboxd.db import session_scope
 from inboxd.metrics import Metrics
 from inboxd.runtime import Runtime
-from inboxd.web import create_app
-from inboxd.webview import Wakeups
+from inboxd.web import signin
+from inboxd.web.app import create_app
+from inboxd.web.views import Wakeups
 
 
 def chromium_path() -> str | None:

@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 import pytest
 from conftest import make_config
 
-from inboxd.daemon import Daemon
+from inboxd.daemon.serve import Daemon
 from inboxd.runtime import Runtime, open_runtime
 
 T = TypeVar("T")

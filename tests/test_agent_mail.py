@@ -41,10 +41,11 @@ from sqlmodel import col, func, select
 from typer.testing import CliRunner
 
 from cli.main import app
-from inboxd import queries, spool
 from inboxd.db import session_scope
 from inboxd.models import Message, Outbound
+from inboxd.queues import spool
 from inboxd.runtime import Runtime
+from inboxd.tickets import queries
 
 SUPPORT = "support@example.com"
 ALICE = "alice@example.com"

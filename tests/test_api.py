@@ -7,11 +7,12 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from inboxd import agents, pipeline
+from inboxd import pipeline
+from inboxd.agents import directory
 from inboxd.db import session_scope
 from inboxd.metrics import Metrics
 from inboxd.runtime import Runtime
-from inboxd.web import create_app
+from inboxd.web.app import create_app
 
 MAIL = Path(__file__).resolve().parent / "data" / "mail"
 
@@ -23,7 +24,7 @@ def client(sqlite_rt: Runtime) -> TestClient:
 
 def token_for(rt: Runtime, email: str) -> dict[str, str]:
     with session_scope(rt.engine) as session:
-        return {"Authorization": f"Bearer {agents.issue_api_token(session, email)}"}
+        return {"Authorization": f"Bearer {directory.issue_api_token(session, email)}"}
 
 
 def new_ticket(rt: Runtime) -> int:
@@ -147,7 +148,8 @@ def test_bad_json_is_answered_with_a_json_error(client: TestClient, sqlite_rt: R
 def test_a_command_that_refuses_while_applied_rolls_back_its_whole_block(rt: Runtime) -> None:
     """`#undo` with nothing to undo is found out only when applied; the block's earlier
     commands must not stay applied (blocks are all or nothing), and no event remains."""
-    from inboxd import operations, queries
+    from inboxd.agents import operations
+    from inboxd.tickets import queries
 
     result = pipeline.ingest(rt, (MAIL / "new_ticket_plain.eml").read_bytes(), "test")
     assert result.ticket is not None

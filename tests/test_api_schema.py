@@ -36,12 +36,13 @@ from hypothesis import strategies as st
 from mailbuilder import mail
 from schemathesis import GenerationMode
 
-from inboxd import agents, pipeline
-from inboxd.commands import ALIASES, COMMANDS
+from inboxd import pipeline
+from inboxd.agents import directory
 from inboxd.db import session_scope
 from inboxd.metrics import Metrics
 from inboxd.runtime import Runtime
-from inboxd.web import create_app
+from inboxd.tickets.commands import ALIASES, COMMANDS
+from inboxd.web.app import create_app
 
 SCHEMA_URL = "/api/v1/openapi.json"
 SEEDED_TICKETS = (1, 2, 3)
@@ -89,7 +90,7 @@ def load_api(rt: Runtime) -> Api:
     """The app on `rt` with tickets 1..3, a token for bob, and the schema it serves."""
     seed_tickets(rt)
     with session_scope(rt.engine) as session:
-        token = agents.issue_api_token(session, "bob@example.com")
+        token = directory.issue_api_token(session, "bob@example.com")
     # A slow CI machine must not turn into a failure: schemathesis' default is 10 s.
     options = {"request-timeout": 60}
     config = schemathesis.Config.from_dict(options)

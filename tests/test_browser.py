@@ -20,7 +20,7 @@ import pytest
 from daemon_harness import INBOXD, ServeProcess, serve_config, serving, wait_until
 from relay import CaptureRelay
 
-from inboxd.links import read_status_token
+from inboxd.tickets.links import read_status_token
 
 CUSTOMER_MAIL = (
     "From: Carol Customer <carol@example.org>\r\n"

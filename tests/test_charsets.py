@@ -15,8 +15,8 @@ from functools import cache
 import pytest
 from charset_cases import CASES, CASES_BY_ID, TRANSFER_ENCODINGS, build_message, encode_text
 
-from inboxd.charsets import decode_bytes, decode_header
-from inboxd.parse import parse_message
+from inboxd.mail.charsets import decode_bytes, decode_header
+from inboxd.mail.parse import parse_message
 
 MATRIX = [(case.id, transfer) for case in CASES for transfer in TRANSFER_ENCODINGS]
 MATRIX_IDS = [f"{case_id}-{transfer}" for case_id, transfer in MATRIX]

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from inboxd.command_tags import CommandCall, extract_tags, parse_command_line, parse_commands
+from inboxd.mail.command_tags import CommandCall, extract_tags, parse_command_line, parse_commands
 
 # Every command and alias in SPEC §6's table, with a typical argument list.
 SPEC_COMMANDS = {

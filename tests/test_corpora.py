@@ -32,12 +32,12 @@ from sqlmodel import select
 
 from inboxd.db import session_scope
 from inboxd.errors import ParseRejected
+from inboxd.mail.parse import ParsedMessage, parse_message
+from inboxd.mail.sources import iter_messages
 from inboxd.models import Attachment, Message
-from inboxd.parse import ParsedMessage, parse_message
 from inboxd.pipeline import ingest
 from inboxd.runtime import Runtime, open_runtime
-from inboxd.sources import iter_messages
-from inboxd.store import attachment_path, load_raw
+from inboxd.tickets.store import attachment_path, load_raw
 
 pytestmark = pytest.mark.corpus
 

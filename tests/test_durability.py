@@ -27,9 +27,9 @@ from conftest import require
 from daemon_harness import ServeProcess, serve_config, serving, wait_until
 from sqlmodel import func, select
 
-from inboxd import spool
 from inboxd.db import make_engine, session_scope
 from inboxd.models import Inbound, Message, Quarantine
+from inboxd.queues import spool
 
 GEN_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "tools" / "gen_corpus.py"
 SUPPORT = "support@helpdesk.example"  # where gen_corpus.py addresses its mail

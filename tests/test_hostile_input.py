@@ -18,7 +18,7 @@ import unicodedata
 import pytest
 
 from inboxd.errors import InboxdError, ParseRejected
-from inboxd.parse import parse_message
+from inboxd.mail.parse import parse_message
 
 # A rejection must come fast: the worker is single-threaded, and a slow "no" is a
 # denial of service just like a slow "yes".

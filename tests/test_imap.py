@@ -20,11 +20,14 @@ from conftest import make_config
 from dovecot import Dovecot, dovecot_server  # noqa: F401 - the fixture
 from sqlmodel import select
 
-from inboxd import imap, leader, pipeline, spool, store
+from inboxd import pipeline
+from inboxd.daemon import imap, leader
 from inboxd.db import session_scope
 from inboxd.errors import DatabaseUnavailable, InboxdError
 from inboxd.models import ImapState, Inbound, Message, Ticket
+from inboxd.queues import spool
 from inboxd.runtime import Runtime, open_runtime
+from inboxd.tickets import store
 
 SEEN = b"\\Seen"
 

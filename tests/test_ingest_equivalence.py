@@ -3,7 +3,7 @@
 The reversed regex that tells whether a line ends with an attribution verb (quotes.py),
 the white space the fingerprint collapses (dedupe.py), the part count parse.py skips for
 small messages, the header lines the outbound policy writes without the Header folding
-algorithm (outbound.py), and the ticket objects the store makes persistent without a
+algorithm (outbox.py), and the ticket objects the store makes persistent without a
 flush (store.py).
 """
 
@@ -21,11 +21,13 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from inboxd import outbound, parse, quote_patterns, quotes, store
 from inboxd.db import session_scope
 from inboxd.errors import ParseRejected
+from inboxd.mail import parse, quote_patterns, quotes
 from inboxd.models import Participant, Ticket
+from inboxd.queues import outbox
 from inboxd.runtime import Runtime
+from inboxd.tickets import store
 
 
 def _searched(text: str) -> bool:
@@ -130,7 +132,7 @@ def test_headers_written_as_they_are_match_the_folding_algorithm(name: str) -> N
         size = rng.randrange(90)
         values.append("".join(rng.choice('ab<>@.;, \t"x') for _ in range(size)))
     for value in values:
-        assert _folded(outbound._SMTP_32, name, value) == _folded(slow, name, value), value
+        assert _folded(outbox._SMTP_32, name, value) == _folded(slow, name, value), value
 
 
 def test_a_ticket_opened_without_a_flush_is_the_one_the_database_holds(rt: Runtime) -> None:

@@ -31,12 +31,13 @@ from sqlmodel import col, select
 from typer.testing import CliRunner
 
 from cli.main import app
-from inboxd import daemon as daemon_mod
-from inboxd import outbound, pipeline, sender
+from inboxd import pipeline
+from inboxd.daemon import sender, serve
 from inboxd.db import session_scope
 from inboxd.models import Agent, Event, Outbound, Ticket
+from inboxd.queues import outbox
 from inboxd.runtime import Runtime
-from inboxd.tokens import make_token, token_address
+from inboxd.tickets.tokens import make_token, token_address
 
 database_url = daemon_harness.database_url
 
@@ -316,7 +317,7 @@ def test_a_rolled_back_change_queues_no_mail(sender_rt: Runtime) -> None:
     msg["Subject"] = "never"
     msg.set_content("never sent")
     with pytest.raises(RuntimeError), session_scope(sender_rt.engine) as session:
-        outbound.queue_mail(
+        outbox.queue_mail(
             session,
             msg,
             mail_from="support@example.com",
@@ -360,11 +361,11 @@ def test_file_mode_writes_each_mail_to_data_dir_outbox(tmp_path: Path) -> None:
 
 def test_backoff_doubles_with_jitter_and_is_capped_at_an_hour() -> None:
     for attempts in range(1, 8):
-        delay = outbound.backoff(60, attempts).total_seconds()
+        delay = outbox.backoff(60, attempts).total_seconds()
         # Doubling from 60 s, capped at an hour (the 7th try, 3,840 s, is capped).
         full = min(60 * 2 ** (attempts - 1), 3600)
         assert full / 2 <= delay <= full
-    assert outbound.backoff(60, 40).total_seconds() <= 3600
+    assert outbox.backoff(60, 40).total_seconds() <= 3600
 
 
 # --- the sender loop in the daemon ---------------------------------------------------------
@@ -376,10 +377,10 @@ def test_mail_queued_while_the_sender_reads_the_queue_is_sent_without_waiting_fo
     # The poll is there for mail queued by other processes; our own wake-ups must not
     # depend on it. Make it an hour, and queue a mail (with its wake-up, as the ingest
     # worker does) at the worst moment: while the sender is reading the queue.
-    monkeypatch.setattr(daemon_mod, "OUTBOUND_POLL", daemon_mod.timedelta(hours=1))
+    monkeypatch.setattr(serve, "OUTBOUND_POLL", serve.timedelta(hours=1))
     rt = daemon_runtime(tmp_path, "", relay)
     runner = daemon_harness.DaemonThread(rt)
-    real_next_due_at = outbound.next_due_at
+    real_next_due_at = outbox.next_due_at
     queued: list[int] = []
 
     def next_due_at(engine: Any) -> Any:
@@ -391,7 +392,7 @@ def test_mail_queued_while_the_sender_reads_the_queue_is_sent_without_waiting_fo
             wait_until(lambda: wake is not None and wake.is_set(), what="the wake-up")
         return due
 
-    monkeypatch.setattr(outbound, "next_due_at", next_due_at)
+    monkeypatch.setattr(outbox, "next_due_at", next_due_at)
     try:
         runner.start()
         wait_until(lambda: queued, what="the mail to be queued")
@@ -407,11 +408,11 @@ def test_a_stop_requested_while_the_sender_reads_the_queue_stops_the_daemon(
 ) -> None:
     # SIGTERM can arrive at any moment; one arriving while the sender is reading the queue
     # must stop the sender too, not leave it asleep until a grace period runs out.
-    monkeypatch.setattr(daemon_mod, "OUTBOUND_POLL", daemon_mod.timedelta(hours=1))
-    monkeypatch.setattr(daemon_mod, "SHUTDOWN_GRACE_SECONDS", 3600.0)
+    monkeypatch.setattr(serve, "OUTBOUND_POLL", serve.timedelta(hours=1))
+    monkeypatch.setattr(serve, "SHUTDOWN_GRACE_SECONDS", 3600.0)
     rt = daemon_runtime(tmp_path)
     runner = daemon_harness.DaemonThread(rt)
-    real_next_due_at = outbound.next_due_at
+    real_next_due_at = outbox.next_due_at
 
     def next_due_at(engine: Any) -> Any:
         runner.daemon.request_stop()
@@ -419,7 +420,7 @@ def test_a_stop_requested_while_the_sender_reads_the_queue_stops_the_daemon(
         wait_until(runner.daemon.stopping.is_set, what="the daemon to begin stopping")
         return real_next_due_at(engine)
 
-    monkeypatch.setattr(outbound, "next_due_at", next_due_at)
+    monkeypatch.setattr(outbox, "next_due_at", next_due_at)
     try:
         runner.start()
         assert runner.stop(timeout=15) == 0
@@ -499,7 +500,7 @@ def outbox_config(tmp_path: Path, relay: CaptureRelay) -> Iterator[tuple[Path, R
     rt.engine.dispose()
 
 
-def outbox(*args: str) -> tuple[int, str, str]:
+def run_outbox_cli(*args: str) -> tuple[int, str, str]:
     result = CliRunner().invoke(app, ["outbox", *args])
     return result.exit_code, result.stdout, result.stderr
 
@@ -508,7 +509,7 @@ def test_outbox_lists_queued_and_failed_mail_with_the_last_error(
     outbox_config: tuple[Path, Runtime],
 ) -> None:
     path, _ = outbox_config
-    code, out, _ = outbox("--config", str(path))
+    code, out, _ = run_outbox_cli("--config", str(path))
     assert code == 0
     lines = out.splitlines()
     assert lines[0].split()[:3] == ["ID", "STATUS", "TRIES"]
@@ -520,7 +521,7 @@ def test_outbox_json_and_failed_print_one_json_document(
     outbox_config: tuple[Path, Runtime],
 ) -> None:
     path, _ = outbox_config
-    code, out, _ = outbox("--config", str(path), "--json")
+    code, out, _ = run_outbox_cli("--config", str(path), "--json")
     assert code == 0
     everything = json.loads(out)
     assert [(o["purpose"], o["status"]) for o in everything] == [
@@ -530,7 +531,7 @@ def test_outbox_json_and_failed_print_one_json_document(
     ack = everything[0]
     assert ack["to"] == [CAROL] and ack["attempts"] == 1 and "550" in ack["last_error"]
     assert ack["message_id"].startswith("<") and ack["ticket"] == 1
-    code, out, _ = outbox("--config", str(path), "--failed", "--json")
+    code, out, _ = run_outbox_cli("--config", str(path), "--failed", "--json")
     assert code == 0
     assert [o["id"] for o in json.loads(out)] == [ack["id"]]
 
@@ -541,7 +542,7 @@ def test_outbox_retry_queues_a_failed_mail_again_and_it_is_sent(
     path, rt = outbox_config
     [failed] = [r for r in rows(rt) if r.status == "failed"]
     relay.fail_recipient(CAROL, None)  # the customer fixed their mailbox
-    code, out, _ = outbox("--config", str(path), "retry", str(failed.id))
+    code, out, _ = run_outbox_cli("--config", str(path), "retry", str(failed.id))
     assert code == 0 and CAROL in out
     again = row(rt, failed.id or 0)
     assert (again.status, again.attempts) == ("queued", 0)
@@ -554,13 +555,13 @@ def test_outbox_retry_of_an_unknown_or_sent_mail_exits_1(
     outbox_config: tuple[Path, Runtime],
 ) -> None:
     path, rt = outbox_config
-    code, _, err = outbox("--config", str(path), "retry", "999")
+    code, _, err = run_outbox_cli("--config", str(path), "retry", "999")
     assert code == 1 and "999" in err
     deliver_until_idle(rt)
     # The admin's failure notice (the agents' notify:new were sent in the fixture already).
     [sent] = [r for r in rows(rt, "ack", "delivery_failed") if r.status == "sent"]
     assert sent.purpose == "delivery_failed"
-    code, _, err = outbox("--config", str(path), "retry", str(sent.id))
+    code, _, err = run_outbox_cli("--config", str(path), "retry", str(sent.id))
     assert code == 1 and "already sent" in err
 
 

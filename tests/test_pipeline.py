@@ -7,12 +7,13 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from inboxd import pipeline, queries
+from inboxd import pipeline
 from inboxd.db import session_scope
 from inboxd.models import Attachment, Message, Quarantine, RawMessage
 from inboxd.runtime import Runtime
-from inboxd.store import attachment_path
-from inboxd.tokens import make_token, token_address
+from inboxd.tickets import queries
+from inboxd.tickets.store import attachment_path
+from inboxd.tickets.tokens import make_token, token_address
 
 MAIL = Path(__file__).resolve().parent / "data" / "mail"
 

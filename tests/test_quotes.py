@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from inboxd.quotes import strip_quoted, strip_quoted_html
+from inboxd.mail.quotes import strip_quoted, strip_quoted_html
 
 NEW = "Thanks, that fixed it.\n\nBob"
 

@@ -28,12 +28,12 @@ from relay import Captured, CaptureRelay
 from sqlalchemy import create_engine, text
 from sqlmodel import col, func, select
 
-from inboxd import spool
 from inboxd.db import session_scope
-from inboxd.links import status_url
 from inboxd.models import Inbound, Message, Outbound
+from inboxd.queues import spool
 from inboxd.runtime import Runtime
-from inboxd.tokens import make_token, token_address
+from inboxd.tickets.links import status_url
+from inboxd.tickets.tokens import make_token, token_address
 
 # Run a test on SQLite and on PostgreSQL by asking for `database_url`.
 database_url = daemon_harness.database_url

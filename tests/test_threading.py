@@ -27,14 +27,14 @@ from conftest import make_config, require
 from mailbuilder import NO_MESSAGE_ID, SUPPORT, mail, new_msgid, with_transport_headers
 from sqlmodel import select
 
-from inboxd import store
 from inboxd.db import session_scope
+from inboxd.mail.subjects import clean_subject, subject_tag_pattern
 from inboxd.models import Agent, Message, Ticket
 from inboxd.pipeline import IngestResult, ingest
-from inboxd.queries import get_ticket, ticket_json
 from inboxd.runtime import Runtime, open_runtime
-from inboxd.subjects import clean_subject, subject_tag_pattern
-from inboxd.tokens import make_token, token_address
+from inboxd.tickets import store
+from inboxd.tickets.queries import get_ticket, ticket_json
+from inboxd.tickets.tokens import make_token, token_address
 
 GEN_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "tools" / "gen_corpus.py"
 

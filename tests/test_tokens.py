@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from inboxd.tokens import (
+from inboxd.tickets.tokens import (
     ReplyToken,
     make_token,
     read_token,

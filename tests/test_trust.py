@@ -9,7 +9,7 @@ import random
 
 import pytest
 
-from inboxd.trust import AuthVerdict, authentication_verdict, organizational_domain
+from inboxd.agents.trust import AuthVerdict, authentication_verdict, organizational_domain
 
 MX = "mx.example.com"
 TRUSTED = (MX,)

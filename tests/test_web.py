@@ -25,13 +25,16 @@ from starlette.routing import Route
 from typer.testing import CliRunner
 
 from cli.main import app as cli_app
-from inboxd import links, operations, pipeline, signin
-from inboxd.agents import get_agent, remove_agent
+from inboxd import pipeline
+from inboxd.agents import operations
+from inboxd.agents.directory import get_agent, remove_agent
 from inboxd.db import session_scope
 from inboxd.metrics import Metrics
 from inboxd.models import Attachment, Message, utcnow
 from inboxd.runtime import Runtime
-from inboxd.web import create_app
+from inboxd.tickets import links
+from inboxd.web import signin
+from inboxd.web.app import create_app
 
 BASE = "http://127.0.0.1:8025"  # the default web_base_url: links point here
 
@@ -244,7 +247,7 @@ def test_every_form_refuses_a_missing_or_wrong_csrf_token(web: TestClient, rt: R
         assert web.post(path, data=fields).status_code == 403, path
         assert web.post(path, data={**fields, "csrf": "0" * 64}).status_code == 403, path
     with session_scope(rt.engine) as session:
-        from inboxd.queries import get_ticket
+        from inboxd.tickets.queries import get_ticket
 
         assert get_ticket(session, ticket).status == "new"
     assert web.post("/logout", data={"csrf": token}, follow_redirects=False).status_code == 303
@@ -593,8 +596,8 @@ def test_a_status_page_reply_takes_the_email_path_onto_the_ticket(
         follow_redirects=False,
     )
     assert answer.status_code == 303
-    from inboxd import spool
     from inboxd.db import session_scope as scope
+    from inboxd.queues import spool
 
     rows = spool.claim(rt.engine)
     assert len(rows) == 1 and rows[0].source == "web:status"

@@ -50,13 +50,13 @@ import pytest
 from browser import sign_in, web_server
 from sqlmodel import col, select
 
+from inboxd.agents.operations import InvalidCommands, run_commands
 from inboxd.db import session_scope
-from inboxd.links import status_token
 from inboxd.models import Attachment, Message, Ticket, TicketTag
-from inboxd.operations import InvalidCommands, run_commands
 from inboxd.pipeline import Incoming, ingest_batch
 from inboxd.runtime import Runtime
-from inboxd.sanitize import clean_html
+from inboxd.tickets.links import status_token
+from inboxd.web.sanitize import clean_html
 
 CORPUS = Path(__file__).resolve().parent / "data" / "xss" / "payloads.txt"
 CORPUS_SIZE = 491

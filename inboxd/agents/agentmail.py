@@ -1,0 +1,177 @@
+"""agentmail.py: what happens when an agent answers a notification by email (SPEC §6).
+
+Order: verify the sender (reply token and/or trusted Authentication-Results), take the
+command block off the top of the new text, run it through commands.run_block (atomic),
+then either relay the rest to the customer, keep it as an internal note, or hold the
+whole mail and tell the agent why. Nothing from an unverified or failed block reaches a
+customer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlmodel import Session, col, select
+
+from inboxd.agents import notify, replies
+from inboxd.agents.operations import macros_dir
+from inboxd.agents.trust import authentication_verdict
+from inboxd.mail.command_tags import extract_tags
+from inboxd.mail.parse import ParsedMessage
+from inboxd.models import Agent, Message, Outbound, Ticket
+from inboxd.queues.outbox import FilePart
+from inboxd.runtime import Runtime
+from inboxd.tickets.commands import Actor, BlockResult, help_table, run_block
+
+
+@dataclass(frozen=True)
+class Verification:
+    verified: bool
+    reason: str
+
+
+def verify(
+    rt: Runtime, msg: ParsedMessage, agent: Agent, token_agent_id: int | None
+) -> Verification:
+    """SPEC §6 Trust: (a) the agent's own reply token and From, (b) our MX's verdict."""
+    by_token = token_agent_id is not None and token_agent_id == agent.id
+    domain = agent.email.rpartition("@")[2]
+    auth = authentication_verdict(msg.headers, rt.config.trust.trusted_authserv_ids, domain)
+    if rt.config.trust.require_authentication:
+        if by_token and auth.passed:
+            return Verification(True, "reply token and " + auth.reason)
+        missing = "no reply token of this agent" if not by_token else auth.reason
+        return Verification(False, missing)
+    if by_token:
+        return Verification(True, "reply token")
+    if auth.passed:
+        return Verification(True, auth.reason)
+    return Verification(False, f"not sent to this agent's reply token, and {auth.reason}")
+
+
+def replied_notification(session: Session, msg: ParsedMessage) -> Outbound | None:
+    """The notification this mail answers (by In-Reply-To, else References)."""
+    ids = [*msg.in_reply_to, *reversed(msg.references)]
+    if not ids:
+        return None
+    rows = session.exec(select(Outbound).where(col(Outbound.message_id).in_(ids[:50]))).all()
+    by_id = {r.message_id: r for r in rows}
+    return next((by_id[i] for i in ids if i in by_id), None)
+
+
+def handle(
+    session: Session,
+    rt: Runtime,
+    ticket: Ticket,
+    agent: Agent,
+    msg: ParsedMessage,
+    message: Message,
+    token_agent_id: int | None,
+    files: list[FilePart],
+) -> None:
+    """Decide what the agent's stored mail (`message`) becomes, and act on it."""
+    assert ticket.id is not None
+    check = verify(rt, msg, agent, token_agent_id)
+    if not check.verified:
+        _hold(session, message, f"unverified: {check.reason}")
+        notify.mail_agent(
+            session,
+            rt,
+            ticket,
+            agent.email,
+            "Mail in your name was held",
+            "email/spoof_warning.txt.j2",
+            {"agent_email": agent.email, "ticket_id": ticket.id, "reason": check.reason},
+            "warn:spoof",
+        )
+        return
+    # SPEC §6: only the plain-text part is read for commands; an HTML-only mail has none.
+    calls, reply_text = ([], message.text) if msg.text_from_html else extract_tags(message.text)
+    notification = replied_notification(session, msg)
+    about = notification.about_message_pk if notification is not None else None
+    result: BlockResult | None = None
+    if calls:
+        result = run_block(
+            session,
+            ticket,
+            Actor(agent.email, agent.id, agent.role),
+            calls,
+            source="email",
+            about_message_pk=about,
+            macros_dir=macros_dir(rt),
+        )
+        if not result.ok:
+            _hold(session, message, "invalid command block")
+            notify.mail_agent(
+                session,
+                rt,
+                ticket,
+                agent.email,
+                "Commands not applied",
+                "email/command_errors.txt.j2",
+                {"ticket_id": ticket.id, "errors": result.errors},
+                "receipt:error",
+            )
+            return
+        if result.inserted_text:
+            reply_text = (reply_text.rstrip() + "\n\n" + result.inserted_text).strip()
+        if result.wants_help:
+            notify.mail_agent(
+                session,
+                rt,
+                ticket,
+                agent.email,
+                "Commands",
+                "email/command_help.txt.j2",
+                {"table": help_table()},
+                "receipt:help",
+            )
+    message.text = reply_text
+    public_default = (
+        notify.PUBLIC_BY_DEFAULT.get(notification.purpose, False) if notification else True
+    )
+    public = (public_default or (result is not None and result.public)) and not (
+        result and result.note
+    )
+    # The target may have changed: #merge moved this ticket's messages elsewhere.
+    target = session.get(Ticket, message.ticket_id) or ticket
+    sent = False
+    if reply_text.strip() and public and not target.spam:
+        message.kind, message.direction = "reply", "out"
+        session.add(message)
+        session.flush()
+        replies.relay_reply(session, rt, target, agent, message, files)
+        sent = True
+    else:
+        message.kind = "note"
+        session.add(message)
+        session.flush()
+        if reply_text.strip():
+            others = notify.followers(session, target, exclude=agent.email)
+            notify.notify_agents(
+                session,
+                rt,
+                target,
+                message,
+                "notify:note",
+                others,
+                f"{agent.name or agent.email} added an internal note.",
+            )
+    if result is not None and result.changes and (result.notable or agent.receipts):
+        notify.mail_agent(
+            session,
+            rt,
+            target,
+            agent.email,
+            "Done",
+            "email/receipt.txt.j2",
+            {"ticket_id": target.id, "changes": result.changes, "sent": sent},
+            "receipt",
+        )
+    notify.after_assignment(session, rt, target, agent.email)
+
+
+def _hold(session: Session, message: Message, why: str) -> None:
+    message.kind = "held"
+    message.flags = {**message.flags, "held": why}
+    session.add(message)

@@ -1,0 +1,336 @@
+"""notify.py: the mail that follows from what just happened to a ticket.
+
+Called by the pipeline inside its transaction, so a notification is queued if and only if
+the change that caused it is committed. Today: the customer's acknowledgement of a new
+ticket. Never to automatic mail (auto-replies, bounces, lists, bulk: RFC 3834), never to
+an ambiguous sender or to inboxd's own addresses, never more than
+`max_acks_per_sender_per_hour`, and never quoting the customer's message, so a
+verification mail that a third party had sent to support@ is not echoed anywhere (the
+"ticket trick").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import bindparam
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col, func, select
+
+from inboxd.mail.classify import Classification
+from inboxd.mail.parse import ParsedMessage
+from inboxd.models import Agent, Attachment, Message, Outbound, Participant, Ticket, utcnow
+from inboxd.queues.outbox import FilePart, compose, mailbox, queue_mail
+from inboxd.render import render
+from inboxd.runtime import Runtime
+from inboxd.tickets import actions
+from inboxd.tickets.links import status_url
+from inboxd.tickets.store import attachment_path
+from inboxd.tickets.tokens import is_ours, make_token, token_address
+
+
+def acknowledge(
+    session: Session, rt: Runtime, ticket: Ticket, msg: ParsedMessage, kind: Classification
+) -> str | None:
+    """Queue the acknowledgement of a new ticket, unless one must not be sent; return its
+    Message-ID."""
+    cfg = rt.config.inboxd
+    sender = msg.sender
+    if not cfg.acknowledge or kind.kind != "customer" or sender is None or msg.sender_ambiguous:
+        return None
+    if is_ours(sender.email, rt.config.support_addresses):
+        return None
+    if _recent_acks(session, sender.email) >= cfg.max_acks_per_sender_per_hour:
+        return None
+    assert ticket.id is not None
+    tag = cfg.subject_tag.replace("{id}", str(ticket.id))
+    headers = [
+        ("From", mailbox(cfg.support_name, cfg.support_address)),
+        ("To", mailbox(sender.name, sender.email)),
+        ("Subject", f"{tag} {ticket.subject}"),
+    ]
+    if msg.message_id:
+        headers.append(("In-Reply-To", msg.message_id))
+        headers.append(("References", " ".join([*msg.references[-10:], msg.message_id])))
+    if cfg.plus_addressing:
+        token = make_token(rt.secret_key, ticket.id)
+        headers.append(
+            ("Reply-To", mailbox(cfg.support_name, token_address(cfg.support_address, token)))
+        )
+    # RFC 3834: automatic, and please no automatic answer to it.
+    headers += [
+        ("Auto-Submitted", "auto-replied"),
+        ("X-Auto-Response-Suppress", "All"),
+        ("Precedence", "auto_reply"),
+    ]
+    text = render(
+        "email/acknowledgement.txt.j2",
+        {
+            "name": sender.name,
+            "ticket_id": ticket.id,
+            "subject": ticket.subject,
+            "status_url": status_url(cfg.web_base_url, rt.secret_key, ticket.id),
+            "support_name": cfg.support_name,
+        },
+        cfg.templates_dir,
+    )
+    out = compose(headers, text)
+    return queue_mail(
+        session,
+        out,
+        mail_from=cfg.support_address,
+        rcpt_to=[sender.email],
+        ticket_id=ticket.id,
+        purpose="ack",
+        # A ticket opened in this transaction has sent nothing yet: no cap to check.
+        capped=False,
+    )
+
+
+def _recent_acks(session: Session, email: str) -> int:
+    """Acknowledgements this address may have had in the last hour, counted (generously)
+    as the other tickets it opened: a ticket gets one at most, and the ticket table's
+    requester index answers this without touching the outbox."""
+    since = utcnow() - timedelta(hours=1)
+    session.flush()  # as the ORM's autoflush did
+    count = session.connection().execute(_RECENT_ACKS, {"email": email, "since": since})
+    return max(0, int(count.scalar_one()) - 1)  # minus the ticket just opened
+
+
+_TICKET = Ticket.__table__  # type: ignore[attr-defined]
+# Built once: building the statement anew cost more than running it.
+_RECENT_ACKS = (
+    sa_select(func.count())
+    .select_from(_TICKET)
+    .where(_TICKET.c.requester == bindparam("email"), _TICKET.c.created_at >= bindparam("since"))
+)
+
+
+# --- agent notifications ----------------------------------------------------------------
+
+# Notification purposes, and whether a reply to one is public by default (SPEC §6
+# "Defaults"): about a customer's message, yes; about a note or an assignment, no.
+PUBLIC_BY_DEFAULT = {
+    "notify:new": True,
+    "notify:customer": True,
+    "notify:reply": True,
+    "notify:note": False,
+    "notify:assign": False,
+    "notify:held": False,
+}
+
+
+def thread_root(rt: Runtime, ticket_id: int) -> str:
+    """A stable, unguessable Message-ID every notification of a ticket refers to, so the
+    ticket is one thread in an agent's mail client."""
+    tag = hmac.new(rt.secret_key, f"thread:{ticket_id}".encode(), hashlib.sha256).hexdigest()[:12]
+    domain = rt.config.inboxd.support_address.rpartition("@")[2]
+    return f"<ticket-{ticket_id}.{tag}.inboxd@{domain}>"
+
+
+def notify_agents(
+    session: Session,
+    rt: Runtime,
+    ticket: Ticket,
+    message: Message | None,
+    purpose: str,
+    recipients: list[Agent],
+    headline: str,
+) -> int:
+    """Queue one notification per agent, each with that agent's own reply token."""
+    assert ticket.id is not None
+    recipients = [a for a in recipients if a.id is not None and a.active]
+    if not recipients:
+        return 0
+    cfg = rt.config.inboxd
+    assignee = session.get(Agent, ticket.assignee_id) if ticket.assignee_id else None
+    earlier = session.exec(
+        select(Ticket)
+        .where(Ticket.requester == ticket.requester, col(Ticket.id) != ticket.id)
+        .order_by(col(Ticket.id).desc())
+        .limit(3)
+    ).all()
+    cc = session.exec(
+        select(Participant.email).where(
+            Participant.ticket_id == ticket.id, Participant.role == "cc"
+        )
+    ).all()
+    files = _message_files(session, rt, message)
+    root = thread_root(rt, ticket.id)
+    tag = cfg.subject_tag.replace("{id}", str(ticket.id))
+    author = message.from_name or message.from_email if message else ""
+    text = render(
+        "email/notification.txt.j2",
+        {
+            "headline": headline,
+            "ticket": ticket,
+            "assignee": assignee.email if assignee else None,
+            "earlier": earlier,
+            "cc": cc,
+            "author_line": f"{message.kind} from {author}" if message else "ticket",
+            "text": message.text if message else "",
+            "attachments": [f.filename for f in files],
+            "public_default": PUBLIC_BY_DEFAULT.get(purpose, False),
+            "web_url": f"{cfg.web_base_url.rstrip('/')}/tickets/{ticket.id}",
+        },
+        cfg.templates_dir,
+    )
+    sent = 0
+    for agent in recipients:
+        if agent.id is None or not agent.active:
+            continue
+        token = make_token(rt.secret_key, ticket.id, agent.id)
+        headers = [
+            ("From", mailbox(cfg.support_name, cfg.support_address)),
+            ("To", mailbox(agent.name, agent.email)),
+            ("Reply-To", mailbox(cfg.support_name, token_address(cfg.support_address, token))),
+            ("Subject", f"{tag} {ticket.subject}"),
+            ("In-Reply-To", root),
+            ("References", root),
+            ("Auto-Submitted", "auto-generated"),
+            ("X-Auto-Response-Suppress", "All"),
+        ]
+        queue_mail(
+            session,
+            compose(headers, text, files),
+            mail_from=cfg.support_address,
+            rcpt_to=[agent.email],
+            ticket_id=ticket.id,
+            purpose=purpose,
+            about_message_pk=message.id if message else None,
+        )
+        sent += 1
+    return sent
+
+
+def _message_files(session: Session, rt: Runtime, message: Message | None) -> list[FilePart]:
+    if message is None or message.id is None:
+        return []
+    rows = session.exec(select(Attachment).where(Attachment.message_pk == message.id)).all()
+    files = []
+    for row in rows:
+        path = attachment_path(rt.attachments_dir, row.sha256)
+        if path.exists():
+            files.append(FilePart(row.filename, row.content_type, path.read_bytes()))
+    return files
+
+
+def agents_for(session: Session, ticket: Ticket, *, exclude: str = "") -> list[Agent]:
+    """Who hears about a ticket: its assignee, else its team, else every active agent."""
+    agents = list(session.exec(select(Agent).where(Agent.active)))
+    if ticket.assignee_id is not None:
+        chosen = [a for a in agents if a.id == ticket.assignee_id]
+    elif ticket.team:
+        chosen = [a for a in agents if a.team == ticket.team] or agents
+    else:
+        chosen = agents
+    return [a for a in chosen if a.email != exclude]
+
+
+def followers(session: Session, ticket: Ticket, *, exclude: str = "") -> list[Agent]:
+    """Agents who take part: the assignee and every agent who wrote on the ticket."""
+    assert ticket.id is not None
+    wrote = set(
+        session.exec(
+            select(Message.from_email).where(
+                Message.ticket_id == ticket.id, Message.direction == "out"
+            )
+        ).all()
+    )
+    agents = list(session.exec(select(Agent).where(Agent.active)))
+    chosen = [a for a in agents if a.id == ticket.assignee_id or a.email in wrote]
+    return [a for a in chosen if a.email != exclude]
+
+
+def mail_agent(
+    session: Session,
+    rt: Runtime,
+    ticket: Ticket,
+    agent_email: str,
+    subject: str,
+    template: str,
+    context: dict[str, Any],
+    purpose: str,
+) -> None:
+    """A short mail to one agent about a ticket (errors, receipts, help, warnings)."""
+    assert ticket.id is not None
+    cfg = rt.config.inboxd
+    text = render(template, context, cfg.templates_dir)
+    root = thread_root(rt, ticket.id)
+    headers = [
+        ("From", mailbox(cfg.support_name, cfg.support_address)),
+        ("To", agent_email),
+        ("Subject", f"{cfg.subject_tag.replace('{id}', str(ticket.id))} {subject}"),
+        ("In-Reply-To", root),
+        ("References", root),
+        ("Auto-Submitted", "auto-replied"),
+        ("X-Auto-Response-Suppress", "All"),
+    ]
+    queue_mail(
+        session,
+        compose(headers, text),
+        mail_from=cfg.support_address,
+        rcpt_to=[agent_email],
+        ticket_id=ticket.id,
+        purpose=purpose,
+    )
+
+
+def after_assignment(session: Session, rt: Runtime, ticket: Ticket, actor_email: str) -> None:
+    """Tell a newly assigned agent (unless they assigned themselves)."""
+    assert ticket.id is not None
+    if ticket.assignee_id is None:
+        return
+    agent = session.get(Agent, ticket.assignee_id)
+    if agent is None or agent.email == actor_email:
+        return
+    already = session.exec(
+        select(Outbound)
+        .where(
+            Outbound.ticket_id == ticket.id,
+            Outbound.purpose == "notify:assign",
+            col(Outbound.rcpt_to).is_not(None),
+        )
+        .order_by(col(Outbound.id).desc())
+    ).first()
+    if (
+        already is not None
+        and agent.email in already.rcpt_to
+        and already.created_at >= ticket.updated_at
+    ):
+        return
+    notify_agents(
+        session,
+        rt,
+        ticket,
+        None,
+        "notify:assign",
+        [agent],
+        f"{actor_email} assigned ticket #{ticket.id} to you.",
+    )
+
+
+def reopen_due(session: Session, rt: Runtime) -> int:
+    """Tickets whose #due time has come: back to open, and the assignee (or all) told."""
+    due = session.exec(
+        select(Ticket).where(
+            Ticket.status == "pending",
+            col(Ticket.due_at).is_not(None),
+            col(Ticket.due_at) <= utcnow(),
+        )
+    ).all()
+    for ticket in due:
+        actions.set_status(session, ticket, "open", "system")
+        notify_agents(
+            session,
+            rt,
+            ticket,
+            None,
+            "notify:due",
+            agents_for(session, ticket),
+            f"Ticket #{ticket.id} is due again.",
+        )
+    return len(due)

@@ -1,0 +1,105 @@
+"""replies.py: an agent's answer going out to the customer, from the support address.
+
+The same function serves a reply by email, from the web and from the API. The customer
+gets `From: "Agent via Support" <support@>`, the ticket tag, the conversation's
+threading headers, their own reply token as Reply-To, the ticket's CCs, and the agent's
+text with the agent's own address replaced by the support address: an agent's personal
+address is never shown to a customer. Other agents following the ticket get a copy.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlmodel import Session, col, select
+
+from inboxd.agents import notify
+from inboxd.models import Agent, Message, Participant, Ticket, utcnow
+from inboxd.queues.outbox import FilePart, compose, mailbox, queue_mail
+from inboxd.runtime import Runtime
+from inboxd.tickets.tokens import make_token, token_address
+
+
+def scrub_agent_address(text: str, agent: Agent, support_address: str) -> str:
+    """The agent's address (any case, with or without mailto:) becomes the support one."""
+    return re.sub(re.escape(agent.email), support_address, text, flags=re.IGNORECASE)
+
+
+def relay_reply(
+    session: Session,
+    rt: Runtime,
+    ticket: Ticket,
+    agent: Agent,
+    message: Message,
+    files: list[FilePart],
+) -> None:
+    """Queue the agent's reply (already stored as `message`) to the customer and CCs."""
+    assert ticket.id is not None and message.id is not None
+    cfg = rt.config.inboxd
+    customers = _customer_side(session, ticket)
+    if not customers:
+        return
+    chain = _customer_msgids(session, ticket.id)
+    headers = [
+        (
+            "From",
+            mailbox(
+                f"{agent.name or agent.email.split('@')[0]} via {cfg.support_name}",
+                cfg.support_address,
+            ),
+        ),
+        ("To", customers[0]),
+    ]
+    if customers[1:]:
+        headers.append(("Cc", ", ".join(customers[1:])))
+    headers.append(
+        ("Subject", f"{cfg.subject_tag.replace('{id}', str(ticket.id))} {ticket.subject}")
+    )
+    if chain:
+        headers += [("In-Reply-To", chain[-1]), ("References", " ".join(chain[-10:]))]
+    if cfg.plus_addressing:
+        token = make_token(rt.secret_key, ticket.id)
+        headers.append(
+            ("Reply-To", mailbox(cfg.support_name, token_address(cfg.support_address, token)))
+        )
+    text = scrub_agent_address(message.text, agent, cfg.support_address)
+    queue_mail(
+        session,
+        compose(headers, text, files),
+        mail_from=cfg.support_address,
+        rcpt_to=customers,
+        ticket_id=ticket.id,
+        purpose="reply",
+        about_message_pk=message.id,
+    )
+    if ticket.first_response_at is None:
+        ticket.first_response_at = utcnow()
+        session.add(ticket)
+    copies = notify.followers(session, ticket, exclude=agent.email)
+    notify.notify_agents(
+        session,
+        rt,
+        ticket,
+        message,
+        "notify:reply",
+        copies,
+        f"{agent.name or agent.email} replied to the customer.",
+    )
+
+
+def _customer_side(session: Session, ticket: Ticket) -> list[str]:
+    """Requester first, then CCs; never an agent."""
+    agents = set(session.exec(select(Agent.email)).all())
+    people = session.exec(select(Participant).where(Participant.ticket_id == ticket.id)).all()
+    requester = [p.email for p in people if p.role == "requester"]
+    ccs = sorted(p.email for p in people if p.role == "cc")
+    return [e for e in [*requester, *ccs] if e not in agents]
+
+
+def _customer_msgids(session: Session, ticket_id: int) -> list[str]:
+    rows = session.exec(
+        select(Message.message_id)
+        .where(Message.ticket_id == ticket_id, Message.kind == "customer")
+        .order_by(col(Message.id))
+    ).all()
+    return [m for m in rows if m]

@@ -1,0 +1,138 @@
+"""checks.py: `inboxd check` — reach every configured server and say what works.
+
+Each check returns one line: what was tried, what happened, and for a failure the fix to
+try. Nothing here changes anything (the database check connects but does not migrate).
+"""
+
+from __future__ import annotations
+
+import shutil
+import smtplib
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from sqlalchemy import create_engine, text
+
+from inboxd.config import Config
+from inboxd.daemon.sender import open_relay
+from inboxd.errors import InboxdError
+
+
+@dataclass(frozen=True)
+class CheckLine:
+    what: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def run_checks(cfg: Config) -> Iterator[CheckLine]:
+    """Every check that applies to this configuration, in a sensible order."""
+    yield _database(cfg)
+    yield _disk(cfg)
+    if cfg.smtp.enabled:
+        yield _listen_port(cfg.smtp.host, cfg.smtp.port, "smtp listener")
+    if cfg.web.enabled:
+        yield _listen_port(cfg.web.host, cfg.web.port, "web")
+    if cfg.imap.enabled:
+        yield _imap(cfg)
+    if cfg.outbound.mode == "smtp":
+        yield _relay(cfg)
+    else:
+        yield CheckLine(
+            "outbound", True, f"file mode: mail is written to {cfg.data_dir / 'outbox'}"
+        )
+
+
+def _database(cfg: Config) -> CheckLine:
+    url = cfg.database_url
+    try:
+        engine = create_engine(
+            url, connect_args={"connect_timeout": 5} if url.startswith("postgresql") else {}
+        )
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+        engine.dispose()
+    except Exception as exc:
+        fix = (
+            "run `inboxd init` to create data_dir and the database"
+            if url.startswith("sqlite")
+            else "check [inboxd] database_url, that the server runs and the user may log in"
+        )
+        return CheckLine("database", False, _short(exc), fix)
+    shown = url.split("@")[-1] if "@" in url else url
+    return CheckLine("database", True, f"connected to {shown}")
+
+
+def _disk(cfg: Config) -> CheckLine:
+    try:
+        free = shutil.disk_usage(cfg.data_dir if cfg.data_dir.exists() else cfg.base_dir).free
+    except OSError as exc:
+        return CheckLine("disk", False, str(exc), "create data_dir or fix its permissions")
+    need = cfg.smtp.min_free_disk_mb * 1024 * 1024
+    mb = free // (1024 * 1024)
+    if free < need:
+        return CheckLine(
+            "disk",
+            False,
+            f"{mb} MB free in data_dir",
+            f"free space: mail is refused below {cfg.smtp.min_free_disk_mb} MB",
+        )
+    return CheckLine("disk", True, f"{mb} MB free in data_dir")
+
+
+def _listen_port(host: str, port: int, what: str) -> CheckLine:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            return CheckLine(
+                what,
+                False,
+                f"cannot listen on {host}:{port}: {exc.strerror}",
+                "stop what uses the port (another inboxd?) or change the port",
+            )
+    return CheckLine(what, True, f"{host}:{port} is free to listen on")
+
+
+def _imap(cfg: Config) -> CheckLine:
+    try:
+        from inboxd.daemon import imap
+
+        detail = imap.check_login(cfg)
+    except InboxdError as exc:
+        return CheckLine("imap", False, str(exc))
+    return CheckLine("imap", True, detail)
+
+
+def _relay(cfg: Config) -> CheckLine:
+    out = cfg.outbound
+    where = f"{out.host}:{out.port}"
+    try:
+        with open_relay(cfg, timeout=10):
+            pass
+    except smtplib.SMTPAuthenticationError as exc:
+        return CheckLine(
+            "relay",
+            False,
+            f"{where}: login refused ({exc.smtp_code})",
+            "check [outbound] username and password_env/password_file",
+        )
+    except (OSError, smtplib.SMTPException, InboxdError) as exc:
+        return CheckLine(
+            "relay",
+            False,
+            f"{where}: {_short(exc)}",
+            "check [outbound] host/port/ssl/starttls and that the relay runs",
+        )
+    return CheckLine(
+        "relay",
+        True,
+        f"{where} answered EHLO" + (" and accepted the login" if out.username else ""),
+    )
+
+
+def _short(exc: BaseException) -> str:
+    text_ = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text_[0] if text_ else ''}"[:300]

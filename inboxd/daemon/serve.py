@@ -1,0 +1,262 @@
+"""serve.py: `inboxd serve` — one asyncio process running whatever the config enables.
+
+Wiring only: the SMTP listener and the web app run on the event loop; the ingest worker
+(the synchronous pipeline, one writer) and the IMAP poller run in threads; the outbound
+sender is a task that sleeps until the next mail is due or it is woken. SIGTERM/SIGINT
+stop accepting, let in-flight work finish (or leave it safely in the spool), and exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+
+import uvicorn
+
+from inboxd import pipeline
+from inboxd.agents import notify
+from inboxd.daemon import sender
+from inboxd.daemon.smtp import start_listener
+from inboxd.db import session_scope
+from inboxd.errors import DatabaseUnavailable
+from inboxd.metrics import Metrics
+from inboxd.models import Inbound, utcnow
+from inboxd.queues import outbox, spool
+from inboxd.runtime import Runtime
+from inboxd.tickets import store
+from inboxd.web.app import create_app
+from inboxd.web.views import Wakeups
+
+log = logging.getLogger(__name__)
+
+# The sender also looks at the queue this often, for mail queued by other processes.
+OUTBOUND_POLL = timedelta(seconds=30)
+SHUTDOWN_GRACE_SECONDS = 20.0
+# Spooled messages processed per transaction: more means fewer commits, fewer means
+# shorter holds of SQLite's write lock (which SMTP accepts wait for).
+WORKER_BATCH = 8
+TIMER_SECONDS = 60.0
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn without its own signal handlers: the daemon owns SIGTERM and SIGINT."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class Daemon:
+    """The running process. `run()` returns the exit code."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.metrics = Metrics()
+        self.stopping = threading.Event()
+        self.ingest_wake = threading.Event()
+        self.outbound_wake: asyncio.Event | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.stop_requested: asyncio.Event | None = None
+        self.ready = threading.Event()
+        self.smtp_address: tuple[str, int] | None = None
+
+    # -- wake-ups, callable from any thread ---------------------------------------------
+
+    def wake_ingest(self) -> None:
+        self.ingest_wake.set()
+
+    def wake_outbound(self) -> None:
+        if self.outbound_wake is not None:
+            self._call_in_loop(self.outbound_wake.set)
+
+    def request_stop(self) -> None:
+        """Ask the daemon to stop (thread-safe, and harmless once it has stopped)."""
+        if self.stop_requested is not None:
+            self._call_in_loop(self.stop_requested.set)
+
+    def _call_in_loop(self, callback: Callable[[], None]) -> None:
+        if self.loop is None or self.loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            self.loop.call_soon_threadsafe(callback)
+
+    # -- main ---------------------------------------------------------------------------
+
+    async def run(self) -> int:
+        cfg = self.rt.config
+        self.loop = asyncio.get_running_loop()
+        self.stop_requested = asyncio.Event()
+        self.outbound_wake = asyncio.Event()
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self.loop.add_signal_handler(sig, self.stop_requested.set)
+        if self.rt.engine.dialect.name == "sqlite":
+            # One daemon per SQLite database: leases left by a killed process are ours.
+            spool.release_claims(self.rt.engine)
+
+        threads = [threading.Thread(target=self._ingest_loop, name="ingest", daemon=True)]
+        if cfg.imap.enabled:
+            from inboxd.daemon import imap
+
+            # A bad [imap] section stops start-up here (exit 2), not later in a thread.
+            imap.Account.from_config(cfg)
+            threads.append(
+                threading.Thread(
+                    target=imap.run_poller,
+                    args=(self.rt, self.stopping, self.wake_ingest),
+                    name="imap",
+                    daemon=True,
+                )
+            )
+        for thread in threads:
+            thread.start()
+        sender = asyncio.create_task(self._outbound_loop(), name="outbound")
+        timers = asyncio.create_task(self._timers_loop(), name="timers")
+
+        smtp_server = None
+        if cfg.smtp.enabled:
+            smtp_server = await start_listener(self.rt, self.wake_ingest, self.metrics)
+            sock = smtp_server.sockets[0].getsockname()
+            self.smtp_address = (sock[0], sock[1])
+            kind = "LMTP" if cfg.smtp.lmtp else "SMTP"
+            log.info("%s listening on %s:%s", kind, sock[0], sock[1])
+        web = None
+        web_task = None
+        if cfg.web.enabled:
+            web = _QuietServer(
+                uvicorn.Config(
+                    create_app(
+                        self.rt, self.metrics, Wakeups(self.wake_ingest, self.wake_outbound)
+                    ),
+                    host=cfg.web.host,
+                    port=cfg.web.port,
+                    log_level="warning",
+                    lifespan="off",
+                )
+            )
+            web_task = asyncio.create_task(web.serve(), name="web")
+            log.info("web listening on http://%s:%s", cfg.web.host, cfg.web.port)
+        if cfg.outbound.mode == "smtp":
+            log.info("sending through %s:%s", cfg.outbound.host, cfg.outbound.port)
+        else:
+            log.info("writing outgoing mail to %s", cfg.data_dir / "outbox")
+        self.ready.set()
+
+        await self.stop_requested.wait()
+        log.info("stopping: no new connections; finishing work in progress")
+        if smtp_server is not None:
+            smtp_server.close()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(smtp_server.wait_closed(), SHUTDOWN_GRACE_SECONDS)
+        self.stopping.set()
+        self.ingest_wake.set()
+        self.outbound_wake.set()
+        for thread in threads:
+            await asyncio.to_thread(thread.join, SHUTDOWN_GRACE_SECONDS)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(sender, SHUTDOWN_GRACE_SECONDS)
+        timers.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await timers
+        if web is not None and web_task is not None:
+            web.should_exit = True
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(web_task, 5)
+        log.info("stopped")
+        return 0
+
+    # -- workers ------------------------------------------------------------------------
+
+    def _ingest_loop(self) -> None:
+        """The one writer: takes spooled messages and runs the pipeline on each."""
+        failures = 0
+        while not self.stopping.is_set():
+            try:
+                rows = spool.claim(self.rt.engine, WORKER_BATCH, self.rt.write_lock)
+            except DatabaseUnavailable as exc:
+                failures += 1
+                log.warning("ingest worker: %s", exc)
+                self.stopping.wait(min(2**failures, 60))
+                continue
+            except Exception:
+                failures += 1
+                log.exception("ingest worker: cannot read the spool")
+                self.stopping.wait(min(2**failures, 60))
+                continue
+            failures = 0
+            if not rows:
+                self.ingest_wake.wait(5)
+                self.ingest_wake.clear()
+                continue
+            self._ingest_rows(rows)
+            self.wake_outbound()
+
+    def _ingest_rows(self, rows: list[Inbound]) -> None:
+        """One transaction for a few spooled messages, parsed before it begins."""
+        try:
+            with session_scope(self.rt.engine) as session:
+                items = []
+                for row in rows:
+                    raw = store.load_raw(session, row.raw_sha256)
+                    if raw is None:
+                        log.error("spool %s: raw message %s is missing", row.id, row.raw_sha256)
+                        continue
+                    items.append(pipeline.Incoming(raw, row.source, tuple(row.rcpt_to), row.id))
+            results = pipeline.ingest_batch(self.rt, items)
+        except DatabaseUnavailable as exc:
+            # Left pending: the lease expires and they are tried again.
+            log.warning("ingest worker: %s", exc)
+            self.stopping.wait(2)
+            return
+        for result in results:
+            self.metrics.inc(f'ingested_total{{result="{result.result}"}}')
+
+    async def _outbound_loop(self) -> None:
+        assert self.outbound_wake is not None
+        cfg = self.rt.config
+        while not self.stopping.is_set():
+            # Cleared before the queue is read, so a wake-up (new mail, or a stop) that
+            # arrives while it is being read is not lost.
+            self.outbound_wake.clear()
+            try:
+                sent = await asyncio.to_thread(
+                    sender.deliver_due, cfg, self.rt.engine, 20, self.metrics
+                )
+                if sent:
+                    continue
+                due = await asyncio.to_thread(outbox.next_due_at, self.rt.engine)
+            except Exception:
+                log.exception("outbound sender: cannot read the queue")
+                due = None
+            wait = OUTBOUND_POLL.total_seconds()
+            if due is not None:
+                wait = max(0.0, min(wait, (due - utcnow()).total_seconds()))
+            if self.stopping.is_set():
+                break
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.outbound_wake.wait(), wait)
+
+    async def _timers_loop(self) -> None:
+        """Once a minute: tickets whose #due time has come reopen."""
+        while not self.stopping.is_set():
+            try:
+                reopened = await asyncio.to_thread(self._reopen_due)
+                if reopened:
+                    self.wake_outbound()
+            except Exception:
+                log.exception("timers: cannot reopen due tickets")
+            await asyncio.sleep(TIMER_SECONDS)
+
+    def _reopen_due(self) -> int:
+        with self.rt.write_lock, session_scope(self.rt.engine) as session:
+            return notify.reopen_due(session, self.rt)
+
+
+def serve(rt: Runtime) -> int:
+    """Run the daemon until SIGTERM/SIGINT; return the exit code."""
+    return asyncio.run(Daemon(rt).run())

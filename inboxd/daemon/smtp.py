@@ -1,0 +1,247 @@
+"""smtp.py: the inbound SMTP (or LMTP) listener. The edge where mail is accepted.
+
+The promise is Postfix's: `250` only after the message is on stable storage (the spool,
+committed with synchronous=FULL), never `250` for mail that could be lost, and never an
+open relay. aiosmtpd's defaults are unsafe for an inbound server, so each is overridden
+here: exceptions answer `451 4.3.0` without internals (not `500` with the exception
+text), recipients are capped and restricted to our addresses, connections are capped,
+idle and whole-session time is bounded, and bare LF line endings are refused so that no
+smuggling variant can turn one message into two.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import shutil
+import ssl
+from collections.abc import Callable
+from typing import Any
+
+from aiosmtpd.lmtp import LMTP
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from inboxd.errors import DatabaseUnavailable
+from inboxd.metrics import Metrics
+from inboxd.queues import spool
+from inboxd.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+# Replies, in one table (RFC 5321 codes, RFC 3463 enhanced codes).
+OK = "250 2.1.0 OK"
+ERR_RELAY = "550 5.7.1 Relaying denied: not an address of this inbox"
+ERR_TOO_MANY_RCPT = "452 4.5.3 Too many recipients"
+ERR_STORAGE = "452 4.3.1 Insufficient system storage, try again later"
+ERR_TEMP = "451 4.3.0 Temporary local problem, try again later"
+ERR_BARE_LF = "550 5.6.11 Bare LF line endings are not allowed; use CRLF"
+ERR_BUSY = b"421 4.7.0 Too many connections, try again later\r\n"
+ERR_TLS_AGAIN = "503 5.5.1 TLS is already active"
+ERR_SESSION_TIME = "421 4.4.2 Session time limit exceeded, closing connection"
+
+_LOCAL_TOKEN = re.compile(r"^[a-z0-9]{1,64}$")
+_BARE_LF = re.compile(rb"(?<!\r)\n")
+# Source routes ("<@relay:user@host>"), quoted local parts and the %-hack or bang paths
+# are how open-relay probes try to slip past a domain check; none is ever ours.
+_RELAY_TRICK = re.compile(r'<\s*@|"|%|!|\\')
+
+
+def is_our_address(address: str, ours: tuple[str, ...], plus_addressing: bool) -> bool:
+    """The support address, an alias, or their +TOKEN forms; nothing else."""
+    local, at, domain = address.lower().rpartition("@")
+    if not at or not local or _RELAY_TRICK.search(address):
+        return False
+    if f"{local}@{domain}" in ours:
+        return True
+    base, plus, token = local.partition("+")
+    return (
+        plus_addressing
+        and bool(plus)
+        and _LOCAL_TOKEN.match(token) is not None
+        and (f"{base}@{domain}" in ours)
+    )
+
+
+class InboundHandler:
+    """aiosmtpd handler: checks envelopes and spools accepted mail."""
+
+    def __init__(self, rt: Runtime, wake: Callable[[], None], metrics: Metrics) -> None:
+        self.rt = rt
+        self.wake = wake
+        self.metrics = metrics
+        cfg = rt.config
+        self.ours = cfg.support_addresses
+        self.plus = cfg.inboxd.plus_addressing
+        self.max_rcpt = cfg.smtp.max_recipients
+        self.min_free = cfg.smtp.min_free_disk_mb * 1024 * 1024
+
+    def _disk_full(self) -> bool:
+        try:
+            return shutil.disk_usage(self.rt.config.data_dir).free < self.min_free
+        except OSError:
+            return False
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if self._disk_full():
+            log.warning("refusing mail: less than %s MB free", self.rt.config.smtp.min_free_disk_mb)
+            return self._count(ERR_STORAGE)
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return OK
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if len(envelope.rcpt_tos) >= self.max_rcpt:
+            return self._count(ERR_TOO_MANY_RCPT)
+        if not is_our_address(address, self.ours, self.plus):
+            return self._count(ERR_RELAY)
+        envelope.rcpt_tos.append(address.lower())
+        envelope.rcpt_options.extend(options)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        raw = envelope.original_content or b""
+        if _BARE_LF.search(raw):
+            return self._count(ERR_BARE_LF)
+        peer = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer)
+        try:
+            spool_id = await asyncio.to_thread(
+                spool.accept,
+                self.rt.engine,
+                raw,
+                source=f"smtp:{peer}",
+                mail_from=envelope.mail_from or "",
+                rcpt_to=list(envelope.rcpt_tos),
+                write_lock=self.rt.write_lock,
+            )
+        except DatabaseUnavailable as exc:
+            log.warning("temporary failure storing mail from %s: %s", peer, exc)
+            return self._count(ERR_TEMP)
+        self.metrics.inc("smtp_accepted_total")
+        self.wake()
+        reply = f"250 2.0.0 OK: queued as {spool_id}"
+        if isinstance(server, LMTP):
+            # LMTP answers once per accepted recipient (RFC 2033 4.2).
+            return "\r\n".join([reply] * len(envelope.rcpt_tos))
+        return reply
+
+    async def handle_exception(self, error: Exception) -> str:
+        log.error("SMTP session error: %s: %s", type(error).__name__, error)
+        return self._count(ERR_TEMP)
+
+    def _count(self, reply: str) -> str:
+        if reply.startswith("5"):
+            self.metrics.inc("smtp_rejected_total")
+        elif reply.startswith("4"):
+            self.metrics.inc("smtp_temp_failures_total")
+        return reply
+
+
+class _Limits:
+    """Shared by every session of one listener: how many are open now."""
+
+    def __init__(self, max_connections: int) -> None:
+        self.max_connections = max_connections
+        self.open = 0
+
+
+def _session_class(base: type[SMTP]) -> type[SMTP]:
+    class InboxdSession(base):  # type: ignore[valid-type,misc]
+        """aiosmtpd's session with a connection count, a session deadline, relay checks."""
+
+        def __init__(self, *args: Any, limits: _Limits, session_seconds: float, **kw: Any):
+            super().__init__(*args, **kw)
+            self._limits = limits
+            self._session_seconds = session_seconds
+            self._deadline: asyncio.TimerHandle | None = None
+            self._counted = False
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            first = self._deadline is None and not self._counted
+            super().connection_made(transport)
+            if first:
+                self._counted = True
+                self._limits.open += 1
+                self._deadline = self.loop.call_later(self._session_seconds, self._expire)
+
+        def connection_lost(self, error: Exception | None) -> None:
+            if self._counted:
+                self._limits.open -= 1
+                self._counted = False
+            if self._deadline is not None:
+                self._deadline.cancel()
+            super().connection_lost(error)
+
+        def _expire(self) -> None:
+            if self.transport is not None:
+                self._writer.write(ERR_SESSION_TIME.encode() + b"\r\n")
+                self.transport.close()
+
+        async def smtp_STARTTLS(self, arg: str) -> None:
+            # aiosmtpd 1.4.6 accepts STARTTLS again inside TLS and then breaks; once only.
+            if self.session is not None and self.session.ssl is not None:
+                await self.push(ERR_TLS_AGAIN)
+                return
+            await super().smtp_STARTTLS(arg)
+
+        async def smtp_RCPT(self, arg: str) -> None:
+            path = arg[3:] if arg[:3].upper() == "TO:" else arg
+            if self.envelope.mail_from is not None and _RELAY_TRICK.search(path.split(">")[0]):
+                await self.push(ERR_RELAY)
+                return
+            await super().smtp_RCPT(arg)
+
+    return InboxdSession
+
+
+class _Busy(asyncio.Protocol):
+    """Answers 421 and hangs up: the listener is at its connection limit."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.WriteTransport)
+        transport.write(ERR_BUSY)
+        transport.close()
+
+
+async def start_listener(rt: Runtime, wake: Callable[[], None], metrics: Metrics) -> asyncio.Server:
+    """Listen on [smtp] host:port; returns the asyncio server (close() to stop accepting)."""
+    cfg = rt.config.smtp
+    handler = InboundHandler(rt, wake, metrics)
+    limits = _Limits(cfg.max_connections)
+    session_cls = _session_class(LMTP if cfg.lmtp else SMTP)
+    tls = _tls_context(rt)
+    loop = asyncio.get_running_loop()
+
+    def factory() -> asyncio.Protocol:
+        metrics.inc("smtp_connections_total")
+        if limits.open >= limits.max_connections:
+            return _Busy()
+        return session_cls(  # type: ignore[call-arg,no-any-return]
+            handler,
+            data_size_limit=cfg.max_message_bytes,
+            enable_SMTPUTF8=True,
+            decode_data=False,
+            hostname=rt.config.inboxd.support_address.rpartition("@")[2],
+            ident="inboxd",
+            tls_context=tls,
+            require_starttls=False,
+            timeout=cfg.idle_seconds,
+            loop=loop,
+            limits=limits,
+            session_seconds=cfg.session_seconds,
+        )
+
+    return await loop.create_server(factory, host=cfg.host, port=cfg.port)
+
+
+def _tls_context(rt: Runtime) -> ssl.SSLContext | None:
+    cfg = rt.config.smtp
+    if not cfg.tls_cert_file:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(rt.config.path(cfg.tls_cert_file), rt.config.path(cfg.tls_key_file))
+    return context

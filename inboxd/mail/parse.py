@@ -1,0 +1,500 @@
+"""parse.py: raw RFC 5322 bytes -> ParsedMessage. Pure; never touches the DB or disk.
+
+The MIME tree comes from the standard library's parser (compat32, which keeps every raw
+header and tolerates broken structure); all text decoding goes through charsets.py.
+flanker, the design card's mail library, is used here and only here, for what it does
+best: a strict RFC 5322 address grammar that says when a sender header is ambiguous.
+Its MIME decoding was measured wrong on real mail (ISO-2022-JP bodies come back
+undecoded; 10 of mikel/mail's 104 fixtures raise "Multipart message without starting
+boundary"), so its MIME parser is not used; the stdlib parser is the correct path there.
+
+Hostile input is bounded before and while parsing: a header block, a part count, a
+nesting depth and a time budget. A message over any of them raises ParseRejected and
+is quarantined by the pipeline with its raw bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import functools
+import inspect
+import io
+import logging
+import mimetypes
+import quopri
+import re
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.message import Message
+from email.parser import BytesParser
+from email.policy import compat32
+from email.utils import getaddresses, parsedate_to_datetime
+
+from inboxd.errors import ParseRejected
+from inboxd.mail.charsets import clean_header_text, decode_bytes, decode_header
+from inboxd.mail.htmltext import html_to_text
+
+# ply, under flanker's address grammar, prints parser-table warnings to stderr on first
+# import; they are noise to an admin reading inboxd's output.
+with contextlib.redirect_stderr(io.StringIO()):
+    from flanker.addresslib import address as flanker_address
+# flanker logs a warning for every address it cannot parse; for hostile senders that is
+# the expected answer, which parse.py turns into `sender_problem`, not terminal noise.
+for _name in ("flanker", "flanker.addresslib._parser.lexer"):
+    logging.getLogger(_name).setLevel(logging.ERROR)
+
+# Limits. Real support mail stays far below each: the largest header block seen in the
+# corpora is ~40 KB (long References chains); the most parts ~150 (newsletters with
+# inline images); the deepest nesting 6 (forwards of forwards).
+MAX_HEADER_BYTES = 512 * 1024
+MAX_PARTS = 1000
+MAX_DEPTH = 50
+MAX_PARSE_SECONDS = 5.0
+
+INTERNAL_HEADER_PREFIX = "x-inboxd-"
+
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+_CONTENT_TYPE_LINE = re.compile(rb"(?im)^content-type[ \t]*:")
+_MSGID = re.compile(r"<([^<>\s]+)>")
+_LOOKS_LIKE_ADDRESS = re.compile(r"[^\s@<>\"'(),;:]+@[^\s@<>\"'(),;:]+\.[^\s@<>\"'(),;:]+")
+_GETADDRESSES_STRICT = "strict" in inspect.signature(getaddresses).parameters
+# Path separators, control characters, and bidi controls that make "invoice\u202egpj.exe"
+# display as "invoiceexe.jpg".
+_FILENAME_UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|\u200e\u200f\u202a-\u202e\u2066-\u2069]+")
+
+
+@dataclass(frozen=True)
+class Address:
+    """One mailbox: `email` is lowercased (mail addresses are matched without case)."""
+
+    email: str
+    name: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>" if self.name else self.email
+
+
+@dataclass(frozen=True)
+class ParsedAttachment:
+    """A non-body part. `filename` is a display name only, never a path to write to."""
+
+    filename: str
+    content_type: str
+    data: bytes
+    inline: bool = False
+    content_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ParsedMessage:
+    """What the pipeline needs of a message, decoded and sanitised."""
+
+    message_id: str | None
+    in_reply_to: list[str]
+    references: list[str]
+    subject: str
+    sender: Address | None
+    sender_ambiguous: bool
+    sender_problem: str | None
+    to: list[Address]
+    cc: list[Address]
+    reply_to: list[Address]
+    date: datetime | None
+    text: str
+    html: str | None
+    attachments: list[ParsedAttachment]
+    headers: list[tuple[str, str]]
+    stripped_internal_headers: int = 0
+    defects: list[str] = field(default_factory=list)
+    # True when `text` is a rendering of the HTML part (the mail had no text/plain part).
+    text_from_html: bool = False
+
+    def header(self, name: str) -> str | None:
+        """The first decoded header of that name, or None."""
+        lname = name.lower()
+        return next((v for k, v in self.headers if k.lower() == lname), None)
+
+    def header_all(self, name: str) -> list[str]:
+        """Every decoded header of that name, in order."""
+        lname = name.lower()
+        return [v for k, v in self.headers if k.lower() == lname]
+
+
+def parse_message(raw: bytes) -> ParsedMessage:
+    """Parse raw bytes; raise ParseRejected when the message exceeds a limit."""
+    deadline = time.monotonic() + MAX_PARSE_SECONDS
+    # A UTF-8 byte order mark before the headers (Windows tools that save .eml files,
+    # MimeKit's feedback-report fixture) would hide every header from the parser.
+    raw = _obsolete_header_colons(raw.removeprefix(b"\xef\xbb\xbf"))
+    _check_shape(raw)
+    try:
+        msg = BytesParser(policy=compat32).parsebytes(raw)
+    except RecursionError:
+        raise ParseRejected(f"MIME nesting deeper than {MAX_DEPTH} levels") from None
+    if not msg.keys():
+        raise ParseRejected("no header fields: this is not an email message")
+    internal = [k for k in msg if k.lower().startswith(INTERNAL_HEADER_PREFIX)]
+    for name in set(internal):
+        # Headers inboxd writes itself are never believed when they come from outside.
+        del msg[name]
+    body = _Body(deadline)
+    body.collect(msg, depth=0)
+    hint = body.charset_hint
+    # Raw header values: compat32 turns 8-bit ones into Header objects on access.
+    raw_headers = [(str(k), str(v)) for k, v in msg.raw_items()]
+
+    def values(name: str) -> list[str]:
+        return [v for k, v in raw_headers if k.lower() == name]
+
+    def address_values(name: str) -> list[str]:
+        # RFC 6532 allows UTF-8 in addresses; raw 8-bit bytes arrive as surrogate escapes
+        # and are decoded before any address parser sees them.
+        return [_unescape_8bit(v, hint) for v in values(name)]
+
+    headers = [(clean_header_text(k), decode_header(v, hint)) for k, v in raw_headers]
+    sender, ambiguous, problem = _sender(address_values("from"), hint)
+    text = body.text()
+    return ParsedMessage(
+        message_id=_first_msgid(next(iter(values("message-id")), None)),
+        in_reply_to=_msgids(values("in-reply-to")),
+        references=_msgids(values("references")),
+        subject=decode_header(next(iter(values("subject")), None), hint),
+        sender=sender,
+        sender_ambiguous=ambiguous,
+        sender_problem=problem,
+        to=_addresses(address_values("to"), hint),
+        cc=_addresses(address_values("cc"), hint),
+        reply_to=_addresses(address_values("reply-to"), hint),
+        date=_date(next(iter(values("date")), None)),
+        text=text,
+        html=body.html(),
+        attachments=body.attachments,
+        headers=headers,
+        stripped_internal_headers=len(internal),
+        text_from_html=not body.plain and bool(body.htmls),
+        defects=[type(d).__name__ for d in msg.defects],
+    )
+
+
+_OBS_COLON = re.compile(rb"(?m)^([!-9;-~]+)[ \t]+:")
+
+
+def _obsolete_header_colons(raw: bytes) -> bytes:
+    """RFC 5322's obsolete syntax allows space before a header's colon ("From  : x");
+    the stdlib parser does not, and would read the whole message as body."""
+    end = _HEADER_END.search(raw, 0, MAX_HEADER_BYTES + 4)
+    head = raw[: end.start()] if end else raw[:MAX_HEADER_BYTES]
+    if not _OBS_COLON.search(head):
+        return raw
+    return _OBS_COLON.sub(rb"\1:", head) + raw[len(head) :]
+
+
+def _check_shape(raw: bytes) -> None:
+    end = _HEADER_END.search(raw, 0, MAX_HEADER_BYTES + 4)
+    if end is None and len(raw) > MAX_HEADER_BYTES:
+        raise ParseRejected(f"header block larger than {MAX_HEADER_BYTES} bytes")
+    if raw.count(b":") <= MAX_PARTS:
+        return  # each Content-Type line has a colon: too few to be over the limit
+    parts = len(_CONTENT_TYPE_LINE.findall(raw))
+    if parts > MAX_PARTS:
+        raise ParseRejected(f"more than {MAX_PARTS} MIME parts ({parts} Content-Type headers)")
+
+
+class _Body:
+    """Walks the MIME tree once, sorting parts into body text, HTML and attachments."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.parts = 0
+        self.plain: list[str] = []
+        self.htmls: list[str] = []
+        self.attachments: list[ParsedAttachment] = []
+        self.charset_hint: str | None = None
+
+    def text(self) -> str:
+        if self.plain:
+            return _normalise_text("\n\n".join(t for t in self.plain if t.strip()))
+        if self.htmls:
+            return html_to_text("\n".join(self.htmls))
+        return ""
+
+    def html(self) -> str | None:
+        return "\n".join(self.htmls) if self.htmls else None
+
+    def collect(self, part: Message, depth: int) -> None:
+        self.parts += 1
+        if self.parts > MAX_PARTS:
+            raise ParseRejected(f"more than {MAX_PARTS} MIME parts")
+        if depth > MAX_DEPTH:
+            raise ParseRejected(f"MIME nesting deeper than {MAX_DEPTH} levels")
+        if time.monotonic() > self.deadline:
+            raise ParseRejected(f"parsing took longer than {MAX_PARSE_SECONDS:g} s")
+        ctype = part.get_content_type()
+        disposition = (part.get_content_disposition() or "").lower()
+        filename = _filename(part)
+        if part.is_multipart() and ctype != "message/rfc822":
+            children = _children(part)
+            if ctype == "multipart/alternative":
+                self._alternative(children, depth)
+            else:
+                for child in children:
+                    self.collect(child, depth + 1)
+            return
+        if ctype == "message/rfc822" or part.is_multipart():
+            self._count_nested(part, depth + 1)
+            self._attach(part, disposition, filename)
+            return
+        is_body = disposition != "attachment" and not filename
+        if ctype.startswith("multipart/"):
+            # A multipart whose boundary never appears: its content is kept as text
+            # rather than lost (seen in mikel/mail's illegal-boundary fixtures).
+            ctype = "text/plain"
+        if is_body and ctype == "text/plain":
+            self.plain.append(self._decode(part))
+        elif is_body and ctype == "text/html":
+            self.htmls.append(self._decode(part))
+        else:
+            self._attach(part, disposition, filename)
+
+    def _alternative(self, children: list[Message], depth: int) -> None:
+        # Take the plain version when the client sent one, else the richest rendering.
+        plain = [c for c in children if c.get_content_type() == "text/plain"]
+        chosen = plain[:1] or children[-1:]
+        for child in chosen:
+            self.collect(child, depth + 1)
+        for child in children:
+            if child not in chosen:
+                if child.get_content_type() == "text/html" and not self.htmls:
+                    self.htmls.append(self._decode(child))
+                elif child.is_multipart() or child.get_content_type() != "text/html":
+                    # A related/mixed alternative carries inline images worth keeping.
+                    sub = _Body(self.deadline)
+                    sub.parts = self.parts
+                    sub.collect(child, depth + 1)
+                    self.parts = sub.parts
+                    self.attachments.extend(sub.attachments)
+                    if not self.htmls:
+                        self.htmls.extend(sub.htmls)
+
+    def _count_nested(self, part: Message, depth: int) -> None:
+        stack = [(p, depth) for p in _children(part)]
+        while stack:
+            child, level = stack.pop()
+            self.parts += 1
+            if self.parts > MAX_PARTS:
+                raise ParseRejected(f"more than {MAX_PARTS} MIME parts")
+            if level > MAX_DEPTH:
+                raise ParseRejected(f"MIME nesting deeper than {MAX_DEPTH} levels")
+            stack.extend((p, level + 1) for p in _children(child))
+
+    def _decode(self, part: Message) -> str:
+        payload = part.get_payload(decode=True)
+        data = payload if isinstance(payload, bytes) else b""
+        charset = part.get_content_charset() or part.get_param("charset")
+        if isinstance(charset, tuple):
+            charset = charset[2]
+        if charset and self.charset_hint is None:
+            self.charset_hint = str(charset)
+        return decode_bytes(data, str(charset) if charset else None)
+
+    def _attach(self, part: Message, disposition: str, filename: str | None) -> None:
+        ctype = part.get_content_type()
+        if ctype == "message/rfc822" or part.is_multipart():
+            inner = _children(part)
+            cte = (_raw_header(part, "content-transfer-encoding") or "").strip().lower()
+            if inner and cte in ("base64", "quoted-printable"):
+                # A message/rfc822 part sent encoded (RFC 2046 forbids it; Yandex does
+                # it): the stdlib takes the encoded text for the message; decode it.
+                text = inner[0].as_bytes(policy=compat32)
+                data = base64.b64decode(text) if cte == "base64" else quopri.decodestring(text)
+                subject = None
+            elif inner:
+                data = inner[0].as_bytes(policy=compat32)
+                subject = _raw_header(inner[0], "subject")
+            else:
+                payload = part.get_payload(decode=True)
+                data = payload if isinstance(payload, bytes) else b""
+                subject = None
+            if not filename:
+                filename = (decode_header(subject) or "message") + ".eml"
+        else:
+            payload = part.get_payload(decode=True)
+            data = payload if isinstance(payload, bytes) else b""
+        cid = _first_msgid(_raw_header(part, "content-id"))
+        self.attachments.append(
+            ParsedAttachment(
+                filename=safe_filename(filename, ctype, self.charset_hint),
+                content_type=ctype,
+                data=data,
+                inline=disposition == "inline",
+                content_id=cid,
+            )
+        )
+
+
+def _raw_header(part: Message, name: str) -> str | None:
+    return next((str(v) for k, v in part.raw_items() if k.lower() == name), None)
+
+
+def _filename(part: Message) -> str | None:
+    """The attachment's name, decoded with our charset rules (RFC 2231 or encoded words)."""
+    for param, header in (("filename", "content-disposition"), ("name", "content-type")):
+        raw_value = _raw_header(part, header)
+        if raw_value and not raw_value.isascii():
+            # Raw 8-bit parameters: the stdlib would replace the bytes with U+FFFD, so
+            # the header is decoded first and its parameters read from the result.
+            holder = Message()
+            holder[header] = _unescape_8bit(raw_value, None)
+            value = holder.get_param(param, header=header)
+        else:
+            value = part.get_param(param, header=header)
+        if isinstance(value, tuple):
+            # RFC 2231: (charset, language, percent-decoded text as latin-1 code points).
+            charset, _lang, text = value
+            data = str(text).encode("latin-1", "replace")
+            return decode_bytes(data, charset or "utf-8")
+        if value:
+            return str(value)
+    return None
+
+
+def _unescape_8bit(value: str, hint: str | None) -> str:
+    """A raw header value with its 8-bit bytes decoded (UTF-8 first, then the hint)."""
+    if value.isascii():
+        return value
+    data = value.encode("utf-8", "surrogateescape")
+    return decode_bytes(data, hint or "utf-8")
+
+
+def _children(part: Message) -> list[Message]:
+    payload = part.get_payload()
+    if isinstance(payload, list):
+        return [p for p in payload if isinstance(p, Message)]
+    return []
+
+
+def safe_filename(name: str | None, content_type: str, hint: str | None = None) -> str:
+    """A display name with no path, no control characters and a sensible extension."""
+    decoded = decode_header(name, hint) if name else ""
+    decoded = re.split(r"[/\\]", decoded)[-1]
+    decoded = _FILENAME_UNSAFE.sub("_", decoded).strip(" ._")[:200]
+    if decoded:
+        return decoded
+    ext = mimetypes.guess_extension(content_type) or ".bin"
+    return f"attachment{ext}"
+
+
+def _normalise_text(text: str) -> str:
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
+    return "\n".join(line.rstrip() for line in text.split("\n")).strip("\n")
+
+
+def _first_msgid(value: str | None) -> str | None:
+    ids = _msgids([value] if value else [])
+    if ids:
+        return ids[0]
+    if value and (bare := clean_header_text(value)) and " " not in bare and "@" in bare:
+        # Some old mailers omit the angle brackets around their Message-ID.
+        return f"<{bare}>"
+    return None
+
+
+def _msgids(values: Iterable[str]) -> list[str]:
+    seen: list[str] = []
+    for value in values:
+        for found in _MSGID.findall(str(value)):
+            msgid = f"<{found}>"
+            if msgid not in seen and len(msgid) <= 998:
+                seen.append(msgid)
+    return seen
+
+
+def _date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = parsedate_to_datetime(clean_header_text(str(value)))
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return None
+
+
+def _getaddresses(values: list[str]) -> list[tuple[str, str]]:
+    # Python 3.13 (and patched 3.11/3.12) answer ('', '') for addresses their strict mode
+    # finds ambiguous. inboxd flags ambiguity itself (flanker and the display-name check
+    # in _sender), with a reason, so every Python version gives the same result.
+    if _GETADDRESSES_STRICT:
+        return getaddresses(values, strict=False)  # type: ignore[call-arg,unused-ignore]
+    return getaddresses(values)
+
+
+def _valid_addr(email: str) -> bool:
+    local, _, domain = email.rpartition("@")
+    return bool(local) and bool(domain) and "@" not in local.strip('"') and " " not in email
+
+
+def _addresses(values: list[str], hint: str | None) -> list[Address]:
+    out: list[Address] = []
+    try:
+        pairs = _getaddresses([str(v) for v in values])
+    except RecursionError:
+        # Thousands of nested comments or group colons exhaust the stdlib's recursive
+        # address parser (seen in MimeKit's stack-overflow fixture): no usable address.
+        return []
+    for name, email in pairs:
+        email = clean_header_text(email).lower()
+        if _valid_addr(email) and all(a.email != email for a in out):
+            out.append(Address(email=email, name=decode_header(name, hint)))
+    return out
+
+
+def _sender(values: list[str], hint: str | None) -> tuple[Address | None, bool, str | None]:
+    """The From: mailbox, and whether it is ambiguous (then it must never match anyone)."""
+    if not values:
+        return None, True, "no From header"
+    found = _addresses(values, hint)
+    best = found[0] if found else None
+    if len(values) > 1:
+        return best, True, f"{len(values)} From headers"
+    raw_value = str(values[0])
+    if len(found) != 1:
+        return best, True, "From header does not hold exactly one mailbox"
+    assert best is not None
+    strict, rest = _flanker_parse(raw_value)
+    if rest or len(strict) != 1:
+        return best, True, "From header does not parse as one RFC 5322 mailbox"
+    if strict[0] != best.email:
+        # The two parsers disagree about who sent it: the CVE-2023-27043 family.
+        return best, True, f"From header is read as both {strict[0]} and {best.email}"
+    named = {a.lower() for a in _LOOKS_LIKE_ADDRESS.findall(best.name)}
+    if named - {best.email}:
+        return best, True, "display name shows a different address"
+    return best, False, None
+
+
+def _flanker_parse(value: str) -> tuple[list[str], list[str]]:
+    strict, rest = _flanker_parse_cached(value)
+    return list(strict), list(rest)
+
+
+# flanker's grammar is the slowest step of reading a sender; the same From header comes
+# back with every message of a conversation, and the answer depends on the text alone.
+@functools.lru_cache(maxsize=4096)
+def _flanker_parse_cached(value: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    # flanker reads encoded words itself; control characters would only confuse it.
+    value = re.sub(
+        r"[\r\n\t]+", " ", value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    )
+    try:
+        parsed, unparsed = flanker_address.parse_list(value, strict=True, as_tuple=True)
+    except RecursionError:
+        return (), (value,)
+    return tuple(str(a.address).lower() for a in parsed), tuple(unparsed)

@@ -1,0 +1,104 @@
+"""spool.py: received mail waits here, durably, until the pipeline has processed it.
+
+`accept()` is what the SMTP edge calls before answering 250 and the IMAP poller before
+flagging a message: one committed transaction (synchronous=FULL on SQLite) holding the
+raw bytes and a pending row. The worker then `claim()`s rows and runs the pipeline,
+which marks the row done in the pipeline's own transaction, so each message is
+processed exactly once even across crashes. Several daemons may share one PostgreSQL
+database: a claim locks its row (SKIP LOCKED) and holds a lease that expires if the
+claiming process dies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlmodel import Session, col, func, or_, select
+
+from inboxd.db import session_scope
+from inboxd.errors import DatabaseUnavailable
+from inboxd.models import Inbound, utcnow
+from inboxd.tickets import store
+
+LEASE = timedelta(minutes=2)
+
+
+def accept(
+    engine: Engine,
+    raw: bytes,
+    *,
+    source: str,
+    mail_from: str = "",
+    rcpt_to: Sequence[str] = (),
+    write_lock: AbstractContextManager[Any] | None = None,
+) -> int:
+    """Store a received message durably; return its spool id. Raises DatabaseUnavailable."""
+    try:
+        with write_lock or contextlib.nullcontext(), session_scope(engine) as session:
+            digest = store.store_raw(session, raw)
+            row = Inbound(
+                raw_sha256=digest, source=source, mail_from=mail_from, rcpt_to=list(rcpt_to)
+            )
+            session.add(row)
+            session.flush()
+            assert row.id is not None
+            return row.id
+    except (OperationalError, PoolTimeout) as exc:
+        raise DatabaseUnavailable(f"cannot store the message: {exc}") from None
+
+
+def claim(
+    engine: Engine, limit: int = 20, write_lock: AbstractContextManager[Any] | None = None
+) -> list[Inbound]:
+    """Take up to `limit` pending messages, oldest first, for this process."""
+    now = utcnow()
+    with write_lock or contextlib.nullcontext(), session_scope(engine) as session:
+        query = (
+            select(Inbound)
+            .where(Inbound.state == "pending")
+            .where(or_(col(Inbound.claimed_until).is_(None), col(Inbound.claimed_until) < now))
+            .order_by(col(Inbound.id))
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        rows = list(session.exec(query))
+        for row in rows:
+            row.claimed_until = now + LEASE
+            row.attempts += 1
+            session.add(row)
+        return rows
+
+
+def release_claims(engine: Engine) -> None:
+    """Forget every lease: for a single daemon on SQLite, at start-up, after a crash."""
+    with session_scope(engine) as session:
+        session.execute(
+            update(Inbound).where(col(Inbound.state) == "pending").values(claimed_until=None)
+        )
+
+
+def mark_done(session: Session, spool_id: int, result: str, ticket_id: int | None) -> None:
+    """Record the pipeline's result on the spool row (inside the pipeline's transaction)."""
+    row = session.get(Inbound, spool_id)
+    if row is None:
+        return
+    row.state = "done"
+    row.result = result
+    row.ticket_id = ticket_id
+    row.processed_at = utcnow()
+    row.claimed_until = None
+    session.add(row)
+
+
+def pending_count(engine: Engine) -> int:
+    with session_scope(engine) as session:
+        query = select(func.count()).select_from(Inbound).where(Inbound.state == "pending")
+        return int(session.exec(query).one())

@@ -1,0 +1,114 @@
+"""api.py: the REST API under /api/v1 (SPEC §4 "Web and API"). A thin shell: every route
+calls the same core functions as the CLI (queries, operations), with the same JSON.
+
+Authentication is `Authorization: Bearer TOKEN` with a token from `inboxd agents token`;
+the token's agent is the actor of everything done through it. Errors are JSON objects
+with a `detail` message, never a traceback.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
+
+from inboxd.agents import directory, operations
+from inboxd.db import session_scope
+from inboxd.models import MAX_TICKET_ID
+from inboxd.runtime import Runtime
+from inboxd.tickets import queries
+
+
+class CommandsIn(BaseModel):
+    commands: str = Field(description="Command tags, one per line (SPEC §6).", max_length=20_000)
+
+
+class ReplyIn(BaseModel):
+    text: str = Field(description="The reply's text.", min_length=1, max_length=200_000)
+    note: bool = Field(default=False, description="An internal note instead of a public reply.")
+
+
+class ErrorOut(BaseModel):
+    """Every error: a message, or (422) the lines or fields that were refused."""
+
+    detail: Any = Field(description="What went wrong.")
+
+
+_BEARER = HTTPBearer(auto_error=False, description="A token from `inboxd agents token EMAIL`.")
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "No API token, or an unknown or revoked one"},
+    404: {"model": ErrorOut, "description": "No such ticket"},
+    422: {"model": ErrorOut, "description": "Invalid input, or commands refused (nothing applied)"},
+}
+
+
+def current_agent(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)] = None,
+) -> str:
+    """The email of the agent whose API token came with the request (else 401)."""
+    rt: Runtime = request.app.state.rt
+    if credentials is None or not credentials.credentials.strip():
+        raise HTTPException(401, "send Authorization: Bearer TOKEN (inboxd agents token EMAIL)")
+    with session_scope(rt.engine) as session:
+        agent = directory.agent_for_token(session, credentials.credentials.strip())
+        if agent is None:
+            raise HTTPException(401, "unknown or revoked API token")
+        return agent.email
+
+
+Agent = Annotated[str, Depends(current_agent)]
+TicketId = Annotated[int, Path(ge=1, le=MAX_TICKET_ID, description="The ticket's number")]
+
+
+def build_router(rt: Runtime) -> APIRouter:
+    router = APIRouter(prefix="/api/v1", responses=_ERRORS)
+
+    @router.get("/tickets", summary="List tickets, newest activity first")
+    def list_tickets(
+        _: Agent,
+        status: str | None = None,
+        assignee: Annotated[str | None, Query(description="An agent, or none")] = None,
+        priority: str | None = None,
+        tag: str | None = None,
+        requester: str | None = None,
+        team: str | None = None,
+        q: Annotated[str | None, Query(description="Full-text search", max_length=500)] = None,
+        sort: Annotated[Literal["updated", "created", "priority", "id"], Query()] = "updated",
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    ) -> list[dict[str, Any]]:
+        flt = queries.TicketFilter(
+            status, assignee, priority, tag, requester, limit, team, q, sort, offset
+        )
+        with session_scope(rt.engine) as session:
+            return queries.tickets_json(session, queries.list_tickets(session, flt))
+
+    @router.get("/tickets/{ticket_id}", summary="One ticket with its messages and events")
+    def get_ticket(ticket_id: TicketId, _: Agent) -> dict[str, Any]:
+        with session_scope(rt.engine) as session:
+            return queries.ticket_json(session, queries.get_ticket(session, ticket_id), full=True)
+
+    @router.post("/tickets/{ticket_id}/commands", summary="Run command tags as the token's agent")
+    def run_commands(ticket_id: TicketId, body: CommandsIn, email: Agent) -> dict[str, Any]:
+        try:
+            outcome = operations.run_commands(rt, ticket_id, body.commands, email, "api")
+        except operations.InvalidCommands as exc:
+            raise HTTPException(
+                422, {"errors": [{"line": line, "error": why} for line, why in exc.errors]}
+            ) from None
+        return outcome.ticket
+
+    @router.post("/tickets/{ticket_id}/replies", summary="Post a public reply or an internal note")
+    def post_reply(ticket_id: TicketId, body: ReplyIn, email: Agent) -> dict[str, Any]:
+        return operations.post_reply(rt, ticket_id, email, body.text, note=body.note, source="api")
+
+    return router
+
+
+def install(app: FastAPI, rt: Runtime) -> None:
+    """Mount the API (app.py turns inboxd's errors into JSON answers under /api)."""
+    app.state.rt = rt
+    app.include_router(build_router(rt))

@@ -1,0 +1,96 @@
+"""app.py: the HTTP side of the daemon, one app on [web] host:port: the agents' web view
+(views.py), the customer status page (status_page.py), the REST API (api.py), liveness
+and Prometheus metrics.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+from starlette.exceptions import HTTPException
+
+from inboxd import __version__
+from inboxd.errors import InboxdError, NotFound
+from inboxd.metrics import Metrics
+from inboxd.render import BUNDLED
+from inboxd.runtime import Runtime
+from inboxd.web import api, status_page, views
+from inboxd.web.security import SecurityHeaders
+
+STATIC = BUNDLED / "web" / "static"
+
+
+def create_app(rt: Runtime, metrics: Metrics, wake: views.Wakeups | None = None) -> FastAPI:
+    """The ASGI app that `inboxd serve` runs on [web] host:port."""
+    wake = wake or views.Wakeups()
+    app = FastAPI(
+        title="inboxd",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/api/v1/openapi.json",
+    )
+    app.add_middleware(SecurityHeaders, rt=rt)
+    api.install(app, rt)
+    views.install(app, rt, wake)
+    app.include_router(status_page.build_router(rt, wake))
+    _errors(app, rt)
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/healthz")
+    def healthz() -> JSONResponse:
+        try:
+            with rt.engine.connect() as conn:
+                conn.execute(text("select 1"))
+        except Exception as exc:  # any failure to reach the database means "not healthy"
+            return JSONResponse({"status": "error", "database": str(exc)[:200]}, status_code=503)
+        return JSONResponse({"status": "ok"})
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    def prometheus() -> PlainTextResponse:
+        return PlainTextResponse(metrics.render(rt.engine), media_type="text/plain; version=0.0.4")
+
+    return app
+
+
+def _errors(app: FastAPI, rt: Runtime) -> None:
+    """Errors as JSON under /api, as a page elsewhere; never a traceback."""
+
+    def answer(request: Request, status: int, message: str) -> Response:
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": message}, status_code=status)
+        return views.page(request, rt, "error.html", status, message=message)
+
+    @app.exception_handler(NotFound)
+    async def not_found(request: Request, exc: NotFound) -> Response:
+        return answer(request, 404, str(exc))
+
+    @app.exception_handler(InboxdError)
+    async def refused(request: Request, exc: InboxdError) -> Response:
+        return answer(request, 422 if exc.exit_code == 1 else 500, str(exc))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        if request.url.path.startswith("/api/"):
+            return await http_exception_handler(request, exc)
+        return answer(request, exc.status_code, str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        if request.url.path.startswith("/api/"):
+            # The offending input is not echoed back: it may be huge, or not even
+            # encodable (a lone surrogate in the JSON).
+            detail = [
+                {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type")}
+                for e in exc.errors()
+            ]
+            return JSONResponse({"detail": detail}, status_code=422)
+        problems = "; ".join(str(e.get("msg", "")) for e in exc.errors()[:3])
+        if any("csrf" in str(e.get("loc", "")) for e in exc.errors()):
+            return answer(request, 403, "refused: the form's security token is missing")
+        return answer(request, 422, f"invalid request: {problems}")
