@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from cli import admin, agents, mail, tickets
+from cli import admin, agents, mail, report, tickets
 
 app = typer.Typer(
     name="inboxd",
@@ -19,6 +19,7 @@ admin.register(app)
 mail.register(app)
 tickets.register(app)
 agents.register(app)
+report.register(app)
 
 
 def main() -> None:

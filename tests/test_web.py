@@ -610,3 +610,26 @@ def test_a_status_page_reply_takes_the_email_path_onto_the_ticket(
     result = pipeline.ingest(rt, data, "web:status", spool_id=rows[0].id)
     assert result.ticket == ticket and result.result == "appended"
     assert "Photo to follow." in web.get(f"/status/{token}").text
+
+
+# --- reports ---------------------------------------------------------------------------
+
+
+def test_reports_page_shows_figures_definitions_and_script_free_charts(
+    rt: Runtime, web: TestClient
+) -> None:
+    new_ticket(rt)
+    operations.post_reply(rt, 1, "alice@example.com", "On it.", note=False, source="web")
+    assert web.get("/reports", follow_redirects=False).status_code == 303  # agents only
+    signed_in(web, rt)
+    page = web.get("/reports?since=7d")
+    assert page.status_code == 200
+    assert "img-src 'self' data:" in page.headers["content-security-policy"]
+    assert "script-src" not in page.headers["content-security-policy"]
+    assert 'id="fig-created"' in page.text and "Tickets opened in the period." in page.text
+    images = re.findall(r'src="data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)"', page.text)
+    assert len(images) >= 6
+    assert all(b"<script" not in base64.b64decode(i) for i in images)
+    assert "alice@example.com" in page.text  # the per-agent table
+    bad = web.get("/reports?since=soon")
+    assert bad.status_code == 400 and "a period like 30d" in bad.text

@@ -21,6 +21,7 @@ from inboxd.mail.parse import ParsedMessage
 from inboxd.models import Agent, Message, Outbound, Ticket
 from inboxd.queues.outbox import FilePart
 from inboxd.runtime import Runtime
+from inboxd.tickets import store
 from inboxd.tickets.commands import Actor, BlockResult, help_table, run_block
 
 
@@ -147,6 +148,7 @@ def handle(
         session.add(message)
         session.flush()
         if reply_text.strip():
+            store.record_event(session, target, agent.email, "note", None, "email", message=message)
             others = notify.followers(session, target, exclude=agent.email)
             notify.notify_agents(
                 session,

@@ -18,7 +18,7 @@ from inboxd.errors import InboxdError
 from inboxd.mail.command_tags import parse_commands
 from inboxd.models import Agent, Message, Ticket, utcnow
 from inboxd.runtime import Runtime
-from inboxd.tickets import queries
+from inboxd.tickets import queries, store
 from inboxd.tickets.commands import Actor, BlockResult, run_block
 
 
@@ -120,6 +120,7 @@ def add_reply(
     session.add(message)
     session.flush()
     if note:
+        store.record_event(session, ticket, agent.email, "note", None, source, message=message)
         notify.notify_agents(
             session,
             rt,

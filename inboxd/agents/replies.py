@@ -17,6 +17,7 @@ from inboxd.agents import notify
 from inboxd.models import Agent, Message, Participant, Ticket, utcnow
 from inboxd.queues.outbox import FilePart, compose, mailbox, queue_mail
 from inboxd.runtime import Runtime
+from inboxd.tickets import store
 from inboxd.tickets.tokens import make_token, token_address
 
 
@@ -71,6 +72,11 @@ def relay_reply(
         ticket_id=ticket.id,
         purpose="reply",
         about_message_pk=message.id,
+    )
+    # The event the reports and SLA clocks count as "a public agent reply" (SPEC §10.2):
+    # whatever wrote it (mail, web, API, CLI), it is recorded here, where it is sent.
+    store.record_event(
+        session, ticket, agent.email, "reply", None, message.source or "email", message=message
     )
     if ticket.first_response_at is None:
         ticket.first_response_at = utcnow()

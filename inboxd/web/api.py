@@ -8,6 +8,7 @@ with a `detail` message, never a traceback.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request
@@ -16,9 +17,10 @@ from pydantic import BaseModel, Field
 
 from inboxd.agents import directory, operations
 from inboxd.db import session_scope
-from inboxd.models import MAX_TICKET_ID
+from inboxd.models import MAX_TICKET_ID, utcnow
 from inboxd.runtime import Runtime
 from inboxd.tickets import queries
+from inboxd.workflow import reports
 
 
 class CommandsIn(BaseModel):
@@ -104,6 +106,30 @@ def build_router(rt: Runtime) -> APIRouter:
     @router.post("/tickets/{ticket_id}/replies", summary="Post a public reply or an internal note")
     def post_reply(ticket_id: TicketId, body: ReplyIn, email: Agent) -> dict[str, Any]:
         return operations.post_reply(rt, ticket_id, email, body.text, note=body.note, source="api")
+
+    @router.get("/report", summary="Service figures for a period (SPEC §10.5)")
+    def report(
+        _: Agent,
+        since: Annotated[str | None, Query(description="30d, 12h, 2w; default 30d")] = None,
+        from_: Annotated[date | None, Query(alias="from", description="First day")] = None,
+        to: Annotated[date | None, Query(description="Last day, included")] = None,
+        by: Annotated[Literal["agent", "team", "tag", "channel"] | None, Query()] = None,
+        calendar: Annotated[str | None, Query(max_length=100)] = None,
+    ) -> dict[str, Any]:
+        try:
+            with session_scope(rt.engine) as session:
+                return reports.run_report(
+                    session,
+                    rt.config,
+                    utcnow(),
+                    since=since,
+                    from_date=from_,
+                    to_date=to,
+                    by=by,
+                    calendar=calendar,
+                )
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
 
     return router
 
