@@ -56,6 +56,7 @@ OPERATIONS = [
     ("GET", "/api/v1/tickets/{ticket_id}"),
     ("POST", "/api/v1/tickets/{ticket_id}/commands"),
     ("POST", "/api/v1/tickets/{ticket_id}/replies"),
+    ("GET", "/api/v1/report"),
     ("GET", "/healthz"),
     ("GET", "/metrics"),
 ]
