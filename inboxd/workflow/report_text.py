@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from inboxd.workflow.reports import DEFINITIONS
+
 TIMINGS = (
     ("first_reply", "First reply"),
     ("next_reply", "Next reply"),
@@ -101,6 +103,8 @@ def describe(data: dict[str, Any], *, explain: bool = False) -> Iterator[str]:
     by = data.get("by")
     if by:
         yield ""
+        if explain:
+            yield DEFINITIONS["by"]
         yield f"{'':<30}{'replies':>8}{'solved':>8}{'1st reply':>12}{'CSAT':>8}"
         for key, row in by.items():
             median = duration(row["first_reply"]["median_minutes"])

@@ -183,6 +183,7 @@ def compute_by(
             for agent in _agents_of(t, period, agents):
                 groups[agent].add(t, agent=agent)
             continue
+        # Every ticket is an email ticket until tickets record another channel (#15).
         keys = {"team": [t.team or "(none)"], "tag": sorted(t.tags) or ["(none)"]}
         for key in keys.get(by, ["email"]):
             groups[key].add(t)
@@ -212,6 +213,7 @@ class _Figures:
 
     def __init__(self, period: Period, business: BusinessMinutes | None) -> None:
         self.p = period
+        self.zone = ZoneInfo(period.zone)
         self.business = business
         self.count: Counter[str] = Counter()
         self.backlog: Counter[str] = Counter()
@@ -229,7 +231,7 @@ class _Figures:
         self.durations[name].append((minutes, work))
 
     def _day(self, at: datetime) -> date:
-        return at.astimezone(ZoneInfo(self.p.zone)).date()
+        return at.astimezone(self.zone).date()
 
     def add(self, t: Timeline, agent: str | None = None) -> None:
         if t.created_at is None:
@@ -416,7 +418,7 @@ class _Figures:
 
     def series(self) -> dict[str, Any]:
         """Created and solved per day of the period, in its zone (for the charts)."""
-        zone = ZoneInfo(self.p.zone)
+        zone = self.zone
         day, last = self.p.start.astimezone(zone).date(), self.p.end.astimezone(zone).date()
         if self.p.end.astimezone(zone).timetz() == time(tzinfo=zone):
             last -= timedelta(days=1)

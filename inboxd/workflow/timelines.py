@@ -87,9 +87,6 @@ class Timeline:
     def reopens(self) -> list[datetime]:
         return [at for at, old, new, _ in self.statuses if old in RESOLVED and new in OPEN_STATUSES]
 
-    def replies_until(self, when: datetime) -> list[tuple[datetime, str]]:
-        return [r for r in self.replies if r[0] <= when]
-
 
 def _is_solve(old: str, new: str) -> bool:
     return new in RESOLVED and old not in RESOLVED
