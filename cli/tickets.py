@@ -9,8 +9,10 @@ import typer
 from cli.common import ConfigOption, JsonOption, errors, open_rt, print_json, table
 from inboxd.agents import operations
 from inboxd.db import session_scope
+from inboxd.models import utcnow
 from inboxd.tickets import queries
 from inboxd.tickets.commands import help_table
+from inboxd.workflow.sla_explain import sla_json
 
 
 def register(app: typer.Typer) -> None:
@@ -95,7 +97,9 @@ def show(
     with errors():
         rt = open_rt(config)
         with session_scope(rt.engine) as session:
-            data = queries.ticket_json(session, queries.get_ticket(session, ticket_id), full=True)
+            ticket = queries.get_ticket(session, ticket_id)
+            data = queries.ticket_json(session, ticket, full=True)
+            data["sla"] = sla_json(session, rt, ticket, utcnow())
         if json:
             print_json(data)
             return

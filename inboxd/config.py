@@ -53,6 +53,8 @@ class InboxdSection(_Section):
     templates_dir: str = ""
     acknowledge: bool = True
     max_acks_per_sender_per_hour: int = Field(default=3, ge=0)
+    # How often the clock looks for SLA warnings and breaches that fell due (SPEC §10.2).
+    clock_seconds: float = Field(default=20, gt=0, le=60)
 
     @field_validator("support_address")
     @classmethod
@@ -155,6 +157,71 @@ class TrustSection(_Section):
     require_authentication: bool = False
 
 
+# -- workflow (SPEC §10): calendars and service levels ---------------------------------
+
+_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?$")
+
+
+def parse_duration(text: str) -> int:
+    """`90m`, `4h` or `1h30m` as minutes (of a policy's clock)."""
+    match = _DURATION.match(text.strip())
+    if not text.strip() or not match or not any(match.groups()):
+        raise ValueError(f"{text!r}: expected a duration like 30m, 4h or 1h30m")
+    hours, mins = (int(g or 0) for g in match.groups())
+    return hours * 60 + mins
+
+
+class CalendarEntry(_Section):
+    """`[[calendars]]`: checked here, turned into arithmetic by workflow/calendars.py."""
+
+    name: str
+    timezone: str = "UTC"
+    hours: dict[str, tuple[str, ...]] = {"mon-fri": ("09:00-17:00",)}
+    holidays: tuple[str, ...] = ()
+    working_days: tuple[str, ...] = ()
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,50}", value):
+            raise ValueError("expected a short name of letters, digits, - _ or .")
+        return value
+
+
+class SlaEntry(_Section):
+    """`[[sla]]`: one policy; targets are "" (none) or durations of its calendar's clock."""
+
+    name: str
+    when: tuple[str, ...] = ()
+    calendar: str = ""
+    first_reply: str = ""
+    next_reply: str = ""
+    resolution: str = ""
+    pause_on: tuple[str, ...] = ("pending", "on-hold")
+    warn_before: str = ""
+
+    @field_validator("first_reply", "next_reply", "resolution", "warn_before")
+    @classmethod
+    def _check_duration(cls, value: str) -> str:
+        if value:
+            parse_duration(value)
+        return value
+
+    @field_validator("pause_on")
+    @classmethod
+    def _check_pause(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for status in value:
+            if status not in ("new", "open", "pending", "on-hold"):
+                raise ValueError(
+                    f"{status!r}: expected unresolved statuses (new, open, pending, on-hold)"
+                )
+        return value
+
+    def minutes(self, target: str) -> int | None:
+        value = getattr(self, target)
+        return parse_duration(value) if value else None
+
+
 class Config(_Section):
     """The whole configuration, frozen. `base_dir` anchors every relative path."""
 
@@ -165,6 +232,8 @@ class Config(_Section):
     web: WebSection = WebSection()
     agents: tuple[AgentEntry, ...] = ()
     trust: TrustSection = TrustSection()
+    calendars: tuple[CalendarEntry, ...] = ()
+    sla: tuple[SlaEntry, ...] = ()
     base_dir: Path = Path(".")
     source: str = "embedded defaults"
 

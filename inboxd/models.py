@@ -307,3 +307,47 @@ class WebSession(SQLModel, table=True):
     agent_id: int = Field(foreign_key="agent.id", index=True)
     created_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime = Field(index=True)
+
+
+class SlaDue(SQLModel, table=True):
+    """When the SLA clock must next look at a ticket, and its nearest deadline.
+
+    Written whenever the ticket's targets are computed, so the clock reads only the rows
+    that fell due, never every ticket every minute (SPEC §10.2). `due_at` feeds the
+    ticket list's "due soonest" and the header of every ticket mail.
+    """
+
+    __tablename__ = "sla_due"
+
+    ticket_id: int = Field(foreign_key="ticket.id", primary_key=True)
+    policy: str = Field(default="", max_length=100)
+    next_at: datetime | None = Field(default=None, index=True)
+    due_at: datetime | None = Field(default=None, index=True)
+    due_target: str | None = Field(default=None, max_length=32)
+    zone: str = Field(default="UTC", max_length=64)
+    computed_at: datetime = Field(default_factory=utcnow)
+
+
+class SlaFiring(SQLModel, table=True):
+    """The ledger of warnings, breaches and achievements: one row per target clock and
+    kind, so a retry, a restart or a second daemon can never fire one twice."""
+
+    __tablename__ = "sla_firing"
+
+    ticket_id: int = Field(foreign_key="ticket.id", primary_key=True)
+    target: str = Field(primary_key=True, max_length=32)
+    cycle_at: datetime = Field(primary_key=True)
+    kind: str = Field(primary_key=True, max_length=16)
+    due_at: datetime
+    policy: str = Field(default="", max_length=100)
+    fired_at: datetime = Field(default_factory=utcnow)
+
+
+class ClockState(SQLModel, table=True):
+    """Small facts the clock keeps between runs: the last event it has seen, and a
+    fingerprint of the calendars and policies its due times were computed with."""
+
+    __tablename__ = "clock_state"
+
+    key: str = Field(primary_key=True, max_length=64)
+    value: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))

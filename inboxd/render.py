@@ -8,9 +8,11 @@ is on for .html and off for .txt.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import inboxd_templates
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -34,3 +36,23 @@ def environment(override_dir: str = "") -> Environment:
 def render(name: str, context: dict[str, Any], override_dir: str = "") -> str:
     """Render a template by name, e.g. "email/acknowledgement.txt.j2"."""
     return environment(override_dir).get_template(name).render(**context)
+
+
+def when_text(at: datetime | None, zone: str) -> str:
+    """An instant as an agent reads it in a mail: `Mon 2026-11-30 11:30 CST`, in `zone`."""
+    if at is None:
+        return "(paused)"
+    local = at.astimezone(ZoneInfo(zone))
+    return f"{local:%a %Y-%m-%d %H:%M} {local.tzname()}"
+
+
+def span_text(delta: timedelta) -> str:
+    """A duration as an agent reads it: `1 h 10 m`, `3 d 2 h`, `-25 m` when overdue."""
+    total = int(delta.total_seconds() // 60)
+    sign, total = ("-", -total) if total < 0 else ("", total)
+    days, rest = divmod(total, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    parts = ([f"{days} d"] if days else []) + ([f"{hours} h"] if hours else [])
+    if mins and not days:
+        parts.append(f"{mins} m")
+    return sign + (" ".join(parts) or "0 m")

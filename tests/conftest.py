@@ -88,6 +88,9 @@ def make_config(tmp_path: Path, database_url: str = "", **sections: dict[str, ob
         ],
     }
     for name, values in sections.items():
+        if isinstance(values, list):  # an array of tables ([[sla]], [[calendars]]) replaces
+            data[name] = values
+            continue
         base = data.get(name, {})
         assert isinstance(base, dict)
         data[name] = {**base, **values}

@@ -120,6 +120,8 @@ PUBLIC_BY_DEFAULT = {
     "notify:note": False,
     "notify:assign": False,
     "notify:held": False,
+    "notify:sla-warning": False,
+    "notify:sla-breach": False,
 }
 
 

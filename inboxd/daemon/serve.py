@@ -13,6 +13,7 @@ import contextlib
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 
@@ -31,6 +32,8 @@ from inboxd.runtime import Runtime
 from inboxd.tickets import store
 from inboxd.web.app import create_app
 from inboxd.web.views import Wakeups
+from inboxd.workflow import sla_clock
+from inboxd.workflow.sla import service_levels
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +92,7 @@ class Daemon:
 
     async def run(self) -> int:
         cfg = self.rt.config
+        service_levels(cfg)  # a bad [[calendars]] or [[sla]] entry stops start-up here
         self.loop = asyncio.get_running_loop()
         self.stop_requested = asyncio.Event()
         self.outbound_wake = asyncio.Event()
@@ -242,19 +246,38 @@ class Daemon:
                 await asyncio.wait_for(self.outbound_wake.wait(), wait)
 
     async def _timers_loop(self) -> None:
-        """Once a minute: tickets whose #due time has come reopen."""
+        """Tickets whose #due time has come reopen (once a minute); the SLA clock fires
+        warnings and breaches that fell due (every `clock_seconds`)."""
+        last_reopen = 0.0
+        first = True
         while not self.stopping.is_set():
             try:
-                reopened = await asyncio.to_thread(self._reopen_due)
-                if reopened:
+                if time.monotonic() - last_reopen >= TIMER_SECONDS:
+                    last_reopen = time.monotonic()
+                    if await asyncio.to_thread(self._reopen_due):
+                        self.wake_outbound()
+                if await asyncio.to_thread(self._sla_tick, first):
                     self.wake_outbound()
+                first = False
             except Exception:
-                log.exception("timers: cannot reopen due tickets")
-            await asyncio.sleep(TIMER_SECONDS)
+                log.exception("timers: cannot run the clock")
+            await asyncio.sleep(self.rt.config.inboxd.clock_seconds)
 
     def _reopen_due(self) -> int:
         with self.rt.write_lock, session_scope(self.rt.engine) as session:
             return notify.reopen_due(session, self.rt)
+
+    def _sla_tick(self, first: bool) -> int:
+        now = utcnow()
+        with self.rt.write_lock, session_scope(self.rt.engine) as session:
+            if first:
+                count = sla_clock.recompute_if_changed(self.rt, session, now)
+                if count:
+                    log.info("sla: due times computed afresh for %s tickets", count)
+            fired = sla_clock.tick(self.rt, session, now)
+        for f in fired:
+            log.info("sla: ticket %s %s %s (due %s)", f.ticket_id, f.target, f.kind, f.at)
+        return len(fired)
 
 
 def serve(rt: Runtime) -> int:

@@ -13,6 +13,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,16 @@ def _insert_ignore(session: Session, model: Any) -> Any:
     return statement
 
 
+def insert_once(session: Session, model: Any, row: dict[str, Any]) -> bool:
+    """Insert `row` unless its key exists; True if this call inserted it. Two daemons
+    racing on one PostgreSQL: the loser's insert waits for the winner and does nothing."""
+    # RETURNING says whether a row went in on both databases (psycopg reports a rowcount
+    # of -1 here).
+    table = _table(model)
+    statement = _insert_ignore(session, model).returning(*table.primary_key.columns)
+    return session.connection().execute(statement, row).first() is not None
+
+
 def _new_id(result: Any) -> int:
     """The primary key a single-row INSERT generated."""
     key = result.inserted_primary_key
@@ -115,15 +126,17 @@ def record_event(
     block: str | None = None,
     *,
     message_pk: int | None = None,
+    at: datetime | None = None,
 ) -> None:
     """Append one line to a ticket's audit log (`block`: the command block that did it).
-    The message it is about is `message`, or its primary key `message_pk`."""
+    The message it is about is `message`, or its primary key `message_pk`; `at` is now
+    unless the event records a moment already past (an SLA target that fell due)."""
     assert ticket.id is not None
     # A plain INSERT: events are written often and never read back in the same
     # transaction, so building ORM objects for them would only cost time.
     row = {
         "ticket_id": ticket.id,
-        "at": utcnow(),
+        "at": at or utcnow(),
         "actor": actor[:320],
         "type": type_,
         "from_value": from_value,

@@ -13,6 +13,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from inboxd.config import Config
+from inboxd.workflow.sla import service_levels
 
 # Minutes of business time between two instants (a calendar's arithmetic); None = 24x7.
 BusinessMinutes = Callable[[datetime, datetime], float]
@@ -79,5 +80,8 @@ def report_zone(cfg: Config, wanted: str | None) -> str:
 
 def business_clock(cfg: Config, wanted: str | None) -> BusinessMinutes | None:
     """Business minutes between two instants in the report's calendar (None: 24x7)."""
-    calendar_name(cfg, wanted)
-    return None  # until [[calendars]] exist (#11)
+    name = calendar_name(cfg, wanted)
+    if name is None:
+        return None
+    calendar = service_levels(cfg).calendars[name]
+    return lambda start, end: calendar.between(start, end).total_seconds() / 60

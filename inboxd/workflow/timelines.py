@@ -92,8 +92,11 @@ def _is_solve(old: str, new: str) -> bool:
     return new in RESOLVED and old not in RESOLVED
 
 
-def read_timelines(session: Session, end: datetime) -> Iterator[Timeline]:
-    """Every ticket's timeline from the events before `end`, one ticket at a time."""
+def read_timelines(
+    session: Session, end: datetime, ticket_ids: list[int] | None = None
+) -> Iterator[Timeline]:
+    """Every ticket's timeline (or those of `ticket_ids`) from the events before `end`,
+    one ticket at a time."""
     query = (
         select(
             col(Event.ticket_id),
@@ -107,6 +110,8 @@ def read_timelines(session: Session, end: datetime) -> Iterator[Timeline]:
         .order_by(col(Event.ticket_id), col(Event.at), col(Event.id))
         .execution_options(yield_per=5000)
     )
+    if ticket_ids is not None:
+        query = query.where(col(Event.ticket_id).in_(ticket_ids))
     current: Timeline | None = None
     for ticket_id, at, type_, actor, old, new in session.connection().execute(query):
         if current is None or current.ticket_id != ticket_id:

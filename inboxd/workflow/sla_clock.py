@@ -1,0 +1,309 @@
+"""sla_clock.py: fire each SLA warning and breach once, within a minute of its time.
+
+Each tick reads two short lists: tickets with events newer than the last one the clock
+saw (their targets may have changed: a reply, a new priority, a pause), and `sla_due` rows
+whose `next_at` has come. For those tickets alone the targets are computed afresh from
+the event log (workflow/sla.py) and what fell due is fired. A firing is a row of the
+`sla_firing` ledger, keyed by ticket, target, clock start and kind and inserted with ON
+CONFLICT DO NOTHING in the same transaction as its event, tag and mails: a retry, a
+restart or a second daemon on the same PostgreSQL can neither double nor lose one. A
+daemon that was down fires what fell due at its next tick; a target whose breach fell due
+too leaves its warning unsent (a warning after the fact helps nobody).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlmodel import Session, col, func, select
+
+from inboxd.agents import notify
+from inboxd.models import Agent, ClockState, Event, Message, SlaDue, SlaFiring, Ticket
+from inboxd.render import span_text, when_text
+from inboxd.runtime import Runtime
+from inboxd.tickets import actions
+from inboxd.tickets.store import insert_once, record_event
+from inboxd.workflow.conditions import Facts
+from inboxd.workflow.sla import Policy, TargetState, next_due, service_levels, targets
+from inboxd.workflow.timelines import RESOLVED, Timeline, read_timelines
+
+log = logging.getLogger("inboxd.sla")
+
+ACTOR = "sla"
+BREACH_TAG = "sla-breached"
+_WATERMARK = "sla.last_event_id"
+_FINGERPRINT = "sla.fingerprint"
+
+
+@dataclass(frozen=True)
+class Fired:
+    ticket_id: int
+    target: str
+    kind: str  # warning | breach | achieved
+    at: datetime
+
+
+def facts_for(session: Session, ticket: Ticket, now: datetime) -> Facts:
+    """What a policy's (or a rule's) conditions see of a ticket now."""
+    assert ticket.id is not None
+    assignee = session.get(Agent, ticket.assignee_id) if ticket.assignee_id else None
+    first = session.exec(
+        select(Message.source).where(Message.ticket_id == ticket.id).order_by(col(Message.id))
+    ).first()
+    last_public = session.exec(
+        select(func.max(Message.received_at)).where(
+            Message.ticket_id == ticket.id, col(Message.kind).in_(("customer", "reply"))
+        )
+    ).one()
+    return Facts(
+        values={
+            "status": ticket.status,
+            "priority": ticket.priority,
+            "assignee": assignee.email if assignee else "none",
+            "team": ticket.team or "",
+            "requester": ticket.requester,
+            "requester_domain": ticket.requester.rpartition("@")[2],
+            "channel": (first or "").partition(":")[0],
+            "subject": ticket.subject,
+        },
+        lists={"tag": tuple(sorted(actions.tags_of(session, ticket.id)))},
+        created_at=_aware(ticket.created_at),
+        last_public_at=_aware(last_public) if last_public else None,
+        now=now,
+    )
+
+
+def evaluate(
+    session: Session, rt: Runtime, ticket: Ticket, now: datetime, *, explain: bool = False
+) -> tuple[Policy | None, list[TargetState]]:
+    """The policy that applies to the ticket now and where each of its targets stands."""
+    assert ticket.id is not None
+    policy = service_levels(rt.config).choose(facts_for(session, ticket, now))
+    if policy is None:
+        return None, []
+    timeline = next(iter(read_timelines(session, now, [ticket.id])), Timeline(ticket.id))
+    return policy, targets(policy, timeline, now, explain=explain)
+
+
+def refresh(session: Session, rt: Runtime, ticket: Ticket, now: datetime) -> list[Fired]:
+    """Compute the ticket's targets, fire what fell due, and store when to look again."""
+    assert ticket.id is not None
+    if ticket.merged_into is not None:
+        policy, states = None, []
+    else:
+        policy, states = evaluate(session, rt, ticket, now)
+    fired: list[Fired] = []
+    for state in states:
+        fired.extend(_fire(session, rt, ticket, policy, state, now))  # type: ignore[arg-type]
+    _store_due(session, ticket.id, policy, states, now)
+    return fired
+
+
+def _fire(
+    session: Session, rt: Runtime, ticket: Ticket, policy: Policy, s: TargetState, now: datetime
+) -> list[Fired]:
+    """Fire what this target's state calls for, if nobody has yet."""
+    assert ticket.id is not None
+    if s.state == "achieved" and s.achieved_at is not None:
+        kind, at = "achieved", s.achieved_at
+    elif s.breached_at is not None:
+        kind, at = "breach", s.breached_at
+    elif s.state == "active" and s.warn_at is not None and s.warn_at <= now:
+        kind, at = "warning", s.warn_at
+    else:
+        return []
+    if not _claim(session, ticket.id, s, kind, at, policy):
+        return []
+    if kind == "achieved":
+        record_event(session, ticket, ACTOR, "sla_achieved", policy.name, s.target, at=at)
+    elif kind == "breach":
+        record_event(session, ticket, ACTOR, "sla_breach", policy.name, s.target, at=at)
+        actions.add_tag(session, ticket, BREACH_TAG, ACTOR)
+        _mail_breach(session, rt, ticket, policy, s, now)
+    else:
+        record_event(session, ticket, ACTOR, "sla_warning", policy.name, s.target)
+        _mail_warning(session, rt, ticket, policy, s, now)
+    return [Fired(ticket.id, s.target, kind, at)]
+
+
+def _claim(
+    session: Session, ticket_id: int, s: TargetState, kind: str, due: datetime, policy: Policy
+) -> bool:
+    row = {
+        "ticket_id": ticket_id,
+        "target": s.target,
+        "cycle_at": s.cycle,
+        "kind": kind,
+        "due_at": due,
+        "policy": policy.name,
+        "fired_at": datetime.now(UTC),
+    }
+    return insert_once(session, SlaFiring, row)
+
+
+def _store_due(
+    session: Session,
+    ticket_id: int,
+    policy: Policy | None,
+    states: list[TargetState],
+    now: datetime,
+) -> None:
+    upcoming = next_due(states, now)
+    active = [s for s in states if s.state == "active" and s.due_at is not None]
+    nearest = min(active, key=lambda s: s.due_at) if active else None  # type: ignore[arg-type, return-value]
+    row = session.get(SlaDue, ticket_id)
+    if policy is None:
+        if row is not None:
+            session.delete(row)
+        return
+    if row is None:
+        row = SlaDue(ticket_id=ticket_id)
+        session.add(row)
+    row.policy = policy.name
+    row.zone = policy.zone
+    row.next_at = upcoming[0] if upcoming else None
+    row.due_at = nearest.due_at if nearest else None
+    row.due_target = nearest.target if nearest else None
+    row.computed_at = now
+
+
+# -- the mail ----------------------------------------------------------------------------
+
+
+def _mail_warning(
+    session: Session, rt: Runtime, ticket: Ticket, policy: Policy, s: TargetState, now: datetime
+) -> None:
+    recipients = notify.agents_for(session, ticket)
+    if ticket.assignee_id is None and not ticket.team:
+        recipients = _admins(session) or recipients
+    left = policy.between(now, s.due_at) if s.due_at else s.left
+    notify.notify_agents(
+        session,
+        rt,
+        ticket,
+        None,
+        "notify:sla-warning",
+        recipients,
+        f"SLA warning: {s.label} on ticket #{ticket.id} is due {when_text(s.due_at, policy.zone)}"
+        f" ({span_text(left)} left, policy {policy.name}).",
+    )
+
+
+def _mail_breach(
+    session: Session, rt: Runtime, ticket: Ticket, policy: Policy, s: TargetState, now: datetime
+) -> None:
+    recipients = {a.email: a for a in _admins(session)}
+    if ticket.assignee_id is not None:
+        assignee = session.get(Agent, ticket.assignee_id)
+        if assignee is not None:
+            recipients[assignee.email] = assignee
+    late = (
+        ""
+        if s.breached_at is None or (now - s.breached_at).total_seconds() < 120
+        else (
+            f" (recorded {span_text(now - s.breached_at)} later: the policy changed"
+            " or the clock was down)"
+        )
+    )
+    notify.notify_agents(
+        session,
+        rt,
+        ticket,
+        None,
+        "notify:sla-breach",
+        list(recipients.values()),
+        f"SLA breached: {s.label} on ticket #{ticket.id} was due "
+        f"{when_text(s.breached_at, policy.zone)} (policy {policy.name}){late}.",
+    )
+
+
+def _admins(session: Session) -> list[Agent]:
+    return list(session.exec(select(Agent).where(Agent.active, Agent.role == "admin")))
+
+
+# -- the tick ----------------------------------------------------------------------------
+
+
+def tick(rt: Runtime, session: Session, now: datetime) -> list[Fired]:
+    """One pass of the clock: changed tickets and those whose next instant has come."""
+    if not rt.config.sla:
+        return []
+    watermark = int(_state(session, _WATERMARK) or 0)
+    changed = list(
+        session.exec(
+            select(Event.ticket_id, func.max(Event.id))
+            .where(col(Event.id) > watermark)
+            .group_by(col(Event.ticket_id))
+        )
+    )
+    due = set(
+        session.exec(
+            select(SlaDue.ticket_id).where(
+                col(SlaDue.next_at).is_not(None), col(SlaDue.next_at) <= now
+            )
+        )
+    )
+    ids = sorted({t for t, _ in changed} | due)
+    fired: list[Fired] = []
+    for ticket_id in ids:
+        ticket = session.get(Ticket, ticket_id)
+        if ticket is not None:
+            fired.extend(refresh(session, rt, ticket, now))
+    if changed:
+        _set_state(session, _WATERMARK, str(max(m for _, m in changed)))
+    return fired
+
+
+def fingerprint(rt: Runtime) -> str:
+    """Of the calendars and policies: when it changes, every due time is computed anew."""
+    data = {
+        "calendars": [c.model_dump(mode="json") for c in rt.config.calendars],
+        "sla": [p.model_dump(mode="json") for p in rt.config.sla],
+    }
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def recompute_if_changed(rt: Runtime, session: Session, now: datetime) -> int:
+    """At start-up: after a calendar or policy edit, recompute every unresolved ticket."""
+    current = fingerprint(rt)
+    if _state(session, _FINGERPRINT) == current:
+        return 0
+    count = recompute_all(rt, session, now)
+    _set_state(session, _FINGERPRINT, current)
+    return count
+
+
+def recompute_all(rt: Runtime, session: Session, now: datetime) -> int:
+    ids = list(
+        session.exec(
+            select(Ticket.id).where(
+                col(Ticket.status).not_in(tuple(RESOLVED)), col(Ticket.merged_into).is_(None)
+            )
+        )
+    )
+    for ticket_id in ids:
+        ticket = session.get(Ticket, ticket_id)
+        if ticket is not None:
+            refresh(session, rt, ticket, now)
+    return len(ids)
+
+
+def _state(session: Session, key: str) -> str | None:
+    row = session.get(ClockState, key)
+    return row.value if row else None
+
+
+def _set_state(session: Session, key: str, value: str) -> None:
+    # Two daemons may create the row at once: insert-or-nothing, then update.
+    insert_once(session, ClockState, {"key": key, "value": value})
+    row = session.get(ClockState, key)
+    assert row is not None
+    row.value = value
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
