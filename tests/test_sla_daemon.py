@@ -7,6 +7,7 @@ Each firing must reach people exactly once, across restarts and with two daemons
 
 from __future__ import annotations
 
+import re
 import smtplib
 from collections.abc import Iterator
 from datetime import timedelta
@@ -117,7 +118,10 @@ def test_a_warning_and_a_breach_are_mailed_once_each_across_a_restart(
         wait_until(lambda: sla_mails(relay, "warning"), what="the SLA warning mail")
         warning = sla_mails(relay, "warning")
         assert [c.rcpt_tos for c in warning] == [(ALICE,)]  # nobody assigned: the admins
-        assert "first reply on ticket" in warning[0].data.decode()
+        text = warning[0].message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        assert "first reply on ticket" in text
+        # Every ticket mail's header carries the next deadline.
+        assert re.search(r"SLA: first reply due \w{3} [\d-]+ [\d:]+ UTC, in 2\d m", text)
     # A restart: the new daemon must not warn again.
     rt = open_runtime(rt.config)
     with running_daemon(rt):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam
@@ -22,9 +22,18 @@ from sqlmodel import Session, col, func, select
 
 from inboxd.mail.classify import Classification
 from inboxd.mail.parse import ParsedMessage
-from inboxd.models import Agent, Attachment, Message, Outbound, Participant, Ticket, utcnow
+from inboxd.models import (
+    Agent,
+    Attachment,
+    Message,
+    Outbound,
+    Participant,
+    SlaDue,
+    Ticket,
+    utcnow,
+)
 from inboxd.queues.outbox import FilePart, compose, mailbox, queue_mail
-from inboxd.render import render
+from inboxd.render import render, span_text, when_text
 from inboxd.runtime import Runtime
 from inboxd.tickets import actions
 from inboxd.tickets.links import status_url
@@ -176,6 +185,7 @@ def notify_agents(
             "text": message.text if message else "",
             "attachments": [f.filename for f in files],
             "public_default": PUBLIC_BY_DEFAULT.get(purpose, False),
+            "sla_line": _sla_line(session, ticket.id),
             "web_url": f"{cfg.web_base_url.rstrip('/')}/tickets/{ticket.id}",
         },
         cfg.templates_dir,
@@ -206,6 +216,18 @@ def notify_agents(
         )
         sent += 1
     return sent
+
+
+def _sla_line(session: Session, ticket_id: int) -> str:
+    """The next service-level deadline as the clock last computed it: "first reply due
+    Mon 2026-11-30 11:30 CST, in 1 h 10 m" ("" when no policy applies)."""
+    due = session.get(SlaDue, ticket_id)
+    if due is None or due.due_at is None or due.due_target is None:
+        return ""
+    at = due.due_at if due.due_at.tzinfo else due.due_at.replace(tzinfo=UTC)
+    left = at - utcnow()
+    when = "overdue by " + span_text(-left) if left.total_seconds() < 0 else "in " + span_text(left)
+    return f"{due.due_target.replace('_', ' ')} due {when_text(at, due.zone)}, {when}"
 
 
 def _message_files(session: Session, rt: Runtime, message: Message | None) -> list[FilePart]:

@@ -96,10 +96,11 @@ def refresh(session: Session, rt: Runtime, ticket: Ticket, now: datetime) -> lis
         policy, states = None, []
     else:
         policy, states = evaluate(session, rt, ticket, now)
+    # Stored first, so the warning and breach mails show the deadline as it is now.
+    _store_due(session, ticket.id, policy, states, now)
     fired: list[Fired] = []
     for state in states:
         fired.extend(_fire(session, rt, ticket, policy, state, now))  # type: ignore[arg-type]
-    _store_due(session, ticket.id, policy, states, now)
     return fired
 
 
@@ -169,6 +170,7 @@ def _store_due(
     row.due_at = nearest.due_at if nearest else None
     row.due_target = nearest.target if nearest else None
     row.computed_at = now
+    session.flush()  # the mails queued next read it
 
 
 # -- the mail ----------------------------------------------------------------------------
