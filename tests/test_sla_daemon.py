@@ -191,3 +191,17 @@ def test_a_reply_to_the_warning_with_assign_stays_internal(
         assert "can you take this one" in notes[0]["text"]
         after = len([c for c in relay.captured() if "carol@example.org" in c.rcpt_tos])
         assert after == before, "a reply to an SLA warning reached the customer"
+
+
+def test_hash_sla_by_mail_answers_with_the_explanation(tmp_path: Path, relay: CaptureRelay) -> None:
+    with listening(tmp_path, relay, **POLICY) as (rt, daemon):
+        ticket_id = new_ticket(rt, daemon)
+        settle(rt)
+        operations.run_commands(rt, ticket_id, "#sla", BOB, "cli")
+
+        def explanation() -> list[Captured]:
+            return [c for c in relay.to(BOB) if "SLA policy fast (24x7, UTC)" in c.data.decode()]
+
+        (mail_,) = wait_until(explanation, what="the #sla explanation mail")
+        text = mail_.message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        assert "- first reply (1 h, started" in text and "active, due" in text

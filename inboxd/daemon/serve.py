@@ -274,10 +274,10 @@ class Daemon:
                 count = sla_clock.recompute_if_changed(self.rt, session, now)
                 if count:
                     log.info("sla: due times computed afresh for %s tickets", count)
-            fired = sla_clock.tick(self.rt, session, now)
+            fired, answered = sla_clock.tick(self.rt, session, now)
         for f in fired:
             log.info("sla: ticket %s %s %s (due %s)", f.ticket_id, f.target, f.kind, f.at)
-        return len(fired)
+        return len(fired) + answered
 
 
 def serve(rt: Runtime) -> int:

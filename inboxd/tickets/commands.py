@@ -218,6 +218,14 @@ COMMANDS: dict[str, Command] = {
             handlers.no_args,
             handlers.public_apply,
         ),
+        Command(
+            "sla",
+            {},
+            "#sla",
+            "mails you the ticket's deadlines and how they were counted",
+            handlers.no_args,
+            handlers.sla_apply,
+        ),
         Command("help", {}, "#help", "mails you this table", handlers.no_args, handlers.help_apply),
     ]
 }

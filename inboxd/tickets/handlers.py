@@ -140,6 +140,20 @@ def help_apply(block: Block, _: None) -> None:
     block.wants_help = True
 
 
+def sla_apply(block: Block, _: None) -> None:
+    # The explanation needs the SLA clock (workflow/), which answers this event by mail.
+    record_event(
+        block.session,
+        block.ticket,
+        block.actor.email,
+        "sla_requested",
+        None,
+        block.source,
+        block=block.id,
+    )
+    block.changes.append("SLA explanation requested: it comes by mail")
+
+
 def addresses_parse(block: Block, args: tuple[str, ...]) -> list[str]:
     if not args:
         raise CommandError("expects one or more email addresses")

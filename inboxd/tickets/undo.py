@@ -31,6 +31,7 @@ _REVERSIBLE = {
     "tag_removed",
     "cc_added",
     "cc_removed",
+    "sla_requested",  # nothing to put back
 }
 
 

@@ -22,14 +22,15 @@ from datetime import UTC, datetime
 from sqlmodel import Session, col, func, select
 
 from inboxd.agents import notify
-from inboxd.models import Agent, ClockState, Event, Message, SlaDue, SlaFiring, Ticket
+from inboxd.models import Agent, ClockState, Event, SlaDue, SlaFiring, Ticket
 from inboxd.render import span_text, when_text
 from inboxd.runtime import Runtime
 from inboxd.tickets import actions
 from inboxd.tickets.store import insert_once, record_event
-from inboxd.workflow.conditions import Facts
-from inboxd.workflow.sla import Policy, TargetState, next_due, service_levels, targets
-from inboxd.workflow.timelines import RESOLVED, Timeline, read_timelines
+from inboxd.workflow.sla import Policy, TargetState, next_due
+from inboxd.workflow.sla_explain import sla_json, sla_text
+from inboxd.workflow.ticket_facts import evaluate
+from inboxd.workflow.timelines import RESOLVED
 
 log = logging.getLogger("inboxd.sla")
 
@@ -45,48 +46,6 @@ class Fired:
     target: str
     kind: str  # warning | breach | achieved
     at: datetime
-
-
-def facts_for(session: Session, ticket: Ticket, now: datetime) -> Facts:
-    """What a policy's (or a rule's) conditions see of a ticket now."""
-    assert ticket.id is not None
-    assignee = session.get(Agent, ticket.assignee_id) if ticket.assignee_id else None
-    first = session.exec(
-        select(Message.source).where(Message.ticket_id == ticket.id).order_by(col(Message.id))
-    ).first()
-    last_public = session.exec(
-        select(func.max(Message.received_at)).where(
-            Message.ticket_id == ticket.id, col(Message.kind).in_(("customer", "reply"))
-        )
-    ).one()
-    return Facts(
-        values={
-            "status": ticket.status,
-            "priority": ticket.priority,
-            "assignee": assignee.email if assignee else "none",
-            "team": ticket.team or "",
-            "requester": ticket.requester,
-            "requester_domain": ticket.requester.rpartition("@")[2],
-            "channel": (first or "").partition(":")[0],
-            "subject": ticket.subject,
-        },
-        lists={"tag": tuple(sorted(actions.tags_of(session, ticket.id)))},
-        created_at=_aware(ticket.created_at),
-        last_public_at=_aware(last_public) if last_public else None,
-        now=now,
-    )
-
-
-def evaluate(
-    session: Session, rt: Runtime, ticket: Ticket, now: datetime, *, explain: bool = False
-) -> tuple[Policy | None, list[TargetState]]:
-    """The policy that applies to the ticket now and where each of its targets stands."""
-    assert ticket.id is not None
-    policy = service_levels(rt.config).choose(facts_for(session, ticket, now))
-    if policy is None:
-        return None, []
-    timeline = next(iter(read_timelines(session, now, [ticket.id])), Timeline(ticket.id))
-    return policy, targets(policy, timeline, now, explain=explain)
 
 
 def refresh(session: Session, rt: Runtime, ticket: Ticket, now: datetime) -> list[Fired]:
@@ -230,10 +189,9 @@ def _admins(session: Session) -> list[Agent]:
 # -- the tick ----------------------------------------------------------------------------
 
 
-def tick(rt: Runtime, session: Session, now: datetime) -> list[Fired]:
-    """One pass of the clock: changed tickets and those whose next instant has come."""
-    if not rt.config.sla:
-        return []
+def tick(rt: Runtime, session: Session, now: datetime) -> tuple[list[Fired], int]:
+    """One pass of the clock: changed tickets and those whose next instant has come.
+    Returns what fired and how many `#sla` requests were answered (both queue mail)."""
     watermark = int(_state(session, _WATERMARK) or 0)
     changed = list(
         session.exec(
@@ -255,9 +213,34 @@ def tick(rt: Runtime, session: Session, now: datetime) -> list[Fired]:
         ticket = session.get(Ticket, ticket_id)
         if ticket is not None:
             fired.extend(refresh(session, rt, ticket, now))
+    answered = _answer_requests(session, rt, watermark, now) if changed else 0
     if changed:
         _set_state(session, _WATERMARK, str(max(m for _, m in changed)))
-    return fired
+    return fired, answered
+
+
+def _answer_requests(session: Session, rt: Runtime, watermark: int, now: datetime) -> int:
+    """`#sla` by mail: the agent who asked gets the explanation of `inboxd sla N`."""
+    asked = session.exec(
+        select(Event).where(col(Event.id) > watermark, Event.type == "sla_requested")
+    ).all()
+    for event in asked:
+        ticket = session.get(Ticket, event.ticket_id)
+        agent = session.exec(select(Agent).where(Agent.email == event.actor)).first()
+        if ticket is None or agent is None or ticket.id is None:
+            continue
+        text = sla_text(sla_json(session, rt, ticket, now), ticket.id)
+        notify.mail_agent(
+            session,
+            rt,
+            ticket,
+            agent.email,
+            "SLA",
+            "email/sla_explain.txt.j2",
+            {"text": text},
+            "receipt:sla",
+        )
+    return len(asked)
 
 
 def fingerprint(rt: Runtime) -> str:
@@ -305,7 +288,3 @@ def _set_state(session: Session, key: str, value: str) -> None:
     row = session.get(ClockState, key)
     assert row is not None
     row.value = value
-
-
-def _aware(at: datetime) -> datetime:
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)

@@ -18,7 +18,7 @@ from sqlmodel import Session
 from inboxd.models import Ticket
 from inboxd.render import span_text, when_text
 from inboxd.runtime import Runtime
-from inboxd.workflow.sla_clock import evaluate
+from inboxd.workflow.ticket_facts import evaluate
 
 
 def sla_json(session: Session, rt: Runtime, ticket: Ticket, now: datetime) -> dict[str, Any]:
