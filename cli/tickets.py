@@ -31,16 +31,30 @@ def tickets(
     tag: Annotated[str | None, typer.Option(help="Only tickets with this tag.")] = None,
     requester: Annotated[str | None, typer.Option(help="Only this requester's tickets.")] = None,
     limit: Annotated[int, typer.Option(help="At most this many tickets.")] = 50,
+    sort: Annotated[
+        str, typer.Option(help="updated, created, priority, id, or due (SLA deadline soonest).")
+    ] = "updated",
+    due: Annotated[
+        str | None, typer.Option(help="any: with an SLA deadline; overdue: past it.")
+    ] = None,
     config: ConfigOption = None,
     json: JsonOption = False,
 ) -> None:
-    """List tickets, newest activity first.
+    """List tickets, newest activity first (or by `--sort`).
 
-    Example: inboxd tickets --status open --assignee none
+    Example: inboxd tickets --status open --assignee none --sort due
     """
     with errors():
+        if sort not in queries.SORTS:
+            raise typer.BadParameter(
+                f"expected one of {', '.join(queries.SORTS)}", param_hint="--sort"
+            )
+        if due is not None and due not in queries.DUE_FILTERS:
+            raise typer.BadParameter("expected any or overdue", param_hint="--due")
         rt = open_rt(config)
-        flt = queries.TicketFilter(status, assignee, priority, tag, requester, limit)
+        flt = queries.TicketFilter(
+            status, assignee, priority, tag, requester, limit, sort=sort, due=due, now=utcnow()
+        )
         with session_scope(rt.engine) as session:
             found = queries.list_tickets(session, flt)
             _print_tickets(session, found, json)
@@ -68,7 +82,7 @@ def _print_tickets(session, found, json: bool) -> None:  # type: ignore[no-untyp
         print_json(data)
         return
     table(
-        ["#", "STATUS", "PRIO", "ASSIGNEE", "REQUESTER", "UPDATED", "SUBJECT"],
+        ["#", "STATUS", "PRIO", "ASSIGNEE", "REQUESTER", "UPDATED", "SLA DUE (UTC)", "SUBJECT"],
         [
             (
                 d["id"],
@@ -77,11 +91,12 @@ def _print_tickets(session, found, json: bool) -> None:  # type: ignore[no-untyp
                 d["assignee"] or "-",
                 d["requester"],
                 (d["updated_at"] or "")[:16].replace("T", " "),
+                (d["sla_due_at"] or "-")[:16].replace("T", " "),
                 d["subject"],
             )
             for d in data
         ],
-        [6, 8, 6, 20, 28, 16, 50],
+        [6, 8, 6, 20, 28, 16, 16, 50],
     )
 
 

@@ -280,3 +280,46 @@ def test_reports_count_business_time_in_the_calendar_they_are_given() -> None:
     assert clock is not None
     # Friday 17:00 to Monday 10:00 in Shanghai: one hour on Friday, one on Monday.
     assert clock(cst(2026, 11, 27, 17, 0), cst(2026, 11, 30, 10, 0)) == 120
+
+
+def test_the_clock_with_a_fixed_now_orders_the_ticket_list_by_the_nearest_deadline(
+    tmp_path: Path,
+) -> None:
+    from conftest import make_config
+    from mailbuilder import mail
+
+    from inboxd import pipeline
+    from inboxd.agents import operations
+    from inboxd.db import session_scope
+    from inboxd.models import utcnow
+    from inboxd.runtime import open_runtime
+    from inboxd.tickets import queries
+    from inboxd.workflow import sla_clock
+
+    rt = open_runtime(
+        make_config(
+            tmp_path,
+            sla=[
+                {"name": "urgent", "when": ["priority = urgent"], "first_reply": "30m"},
+                {"name": "standard", "when": ["priority != low"], "first_reply": "8h"},
+            ],
+        )
+    )
+    for n in range(3):
+        pipeline.ingest(rt, mail(subject=f"Question {n + 1}", sender=f"c{n}@example.org"), "t")
+    operations.run_commands(rt, 2, "#priority urgent", "alice@example.com", "cli")
+    operations.run_commands(rt, 3, "#priority low", "alice@example.com", "cli")
+    now = utcnow()
+    with session_scope(rt.engine) as session:
+        assert sla_clock.tick(rt, session, now) == ([], 0)
+        by_due = queries.list_tickets(session, queries.TicketFilter(sort="due"))
+        assert [t.id for t in by_due] == [2, 1, 3]  # 30 m, 8 h, no policy
+        rows = queries.tickets_json(session, by_due)
+        assert [r["sla_due_target"] for r in rows] == ["first_reply", "first_reply", None]
+        later = now + timedelta(hours=1)
+        overdue = queries.TicketFilter(due="overdue", now=later)
+        assert [t.id for t in queries.list_tickets(session, overdue)] == [2]
+        fired = sla_clock.tick(rt, session, later)[0]
+        assert [(f.ticket_id, f.kind) for f in fired] == [(2, "breach")]
+        assert sla_clock.tick(rt, session, later)[0] == []  # once
+    rt.engine.dispose()

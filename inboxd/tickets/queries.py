@@ -23,11 +23,13 @@ from inboxd.models import (
     Outbound,
     Participant,
     Quarantine,
+    SlaDue,
     Ticket,
     TicketTag,
+    utcnow,
 )
 
-SORTS = ("updated", "created", "priority", "id")
+SORTS = ("updated", "created", "priority", "id", "due")
 
 
 @dataclass(frozen=True)
@@ -42,8 +44,10 @@ class TicketFilter:
     limit: int = 50
     team: str | None = None
     q: str | None = None  # full text: subject, sender or any message's text
-    sort: str = "updated"  # one of SORTS, always newest (or most urgent) first
+    sort: str = "updated"  # one of SORTS, always newest (or most urgent) first; due: soonest
     offset: int = 0
+    due: str | None = None  # "any": has an SLA deadline; "overdue": past it (DUE_FILTERS)
+    now: datetime | None = None  # for "overdue"; the caller's clock
 
 
 def iso(value: datetime | None) -> str | None:
@@ -81,6 +85,11 @@ def _filtered(query: Any, flt: TicketFilter, dialect: str) -> Any:
         query = query.where(col(Ticket.id).in_(tagged))
     if flt.q and flt.q.strip():
         query = query.where(_matches(flt.q.strip(), dialect))
+    if flt.due in DUE_FILTERS:
+        deadlines = select(SlaDue.ticket_id).where(col(SlaDue.due_at).is_not(None))
+        if flt.due == "overdue":
+            deadlines = deadlines.where(col(SlaDue.due_at) <= (flt.now or utcnow()))
+        query = query.where(col(Ticket.id).in_(deadlines))
     return query
 
 
@@ -121,7 +130,15 @@ def _matches(text: str, dialect: str) -> Any:
     return col(Ticket.id).in_(ids)
 
 
+DUE_FILTERS = ("any", "overdue")
+
+
 def _order(query: Any, sort: str) -> Any:
+    if sort == "due":
+        # The SLA clock's nearest deadline per ticket (workflow/sla_clock.py keeps it).
+        return query.outerjoin(SlaDue, col(SlaDue.ticket_id) == col(Ticket.id)).order_by(
+            col(SlaDue.due_at).asc().nulls_last(), col(Ticket.id).desc()
+        )
     if sort == "created":
         return query.order_by(col(Ticket.created_at).desc(), col(Ticket.id).desc())
     if sort == "id":
@@ -178,7 +195,13 @@ def ticket_json(session: Session, ticket: Ticket, *, full: bool = False) -> dict
         .where(Participant.ticket_id == ticket.id, Participant.role == "cc")
         .order_by(Participant.email)
     ).all()
-    data = _ticket_fields(ticket, assignee.email if assignee else None, list(tags), list(cc))
+    data = _ticket_fields(
+        ticket,
+        assignee.email if assignee else None,
+        list(tags),
+        list(cc),
+        session.get(SlaDue, ticket.id),
+    )
     if full:
         data["messages"] = [_message_json(session, m) for m in messages_of(session, ticket.id)]
         data["events"] = [_event_json(e) for e in events_of(session, ticket.id)]
@@ -186,7 +209,7 @@ def ticket_json(session: Session, ticket: Ticket, *, full: bool = False) -> dict
 
 
 def _ticket_fields(
-    ticket: Ticket, assignee: str | None, tags: list[str], cc: list[str]
+    ticket: Ticket, assignee: str | None, tags: list[str], cc: list[str], due: SlaDue | None
 ) -> dict[str, Any]:
     return {
         "id": ticket.id,
@@ -204,6 +227,9 @@ def _ticket_fields(
         "solved_at": iso(ticket.solved_at),
         "merged_into": ticket.merged_into,
         "followup_of": ticket.followup_of,
+        # The nearest SLA deadline still running (SPEC §10.2); `inboxd sla N` explains it.
+        "sla_due_at": iso(due.due_at) if due else None,
+        "sla_due_target": due.due_target if due and due.due_at else None,
     }
 
 
@@ -228,9 +254,16 @@ def tickets_json(session: Session, tickets: list[Ticket]) -> list[dict[str, Any]
         .order_by(Participant.email)
     ):
         ccs.setdefault(ticket_id, []).append(email)
+    dues = {
+        d.ticket_id: d for d in session.exec(select(SlaDue).where(col(SlaDue.ticket_id).in_(ids)))
+    }
     return [
         _ticket_fields(
-            t, emails.get(t.assignee_id or 0), tags.get(t.id or 0, []), ccs.get(t.id or 0, [])
+            t,
+            emails.get(t.assignee_id or 0),
+            tags.get(t.id or 0, []),
+            ccs.get(t.id or 0, []),
+            dues.get(t.id or 0),
         )
         for t in tickets
     ]

@@ -78,7 +78,9 @@ def build_router(rt: Runtime) -> APIRouter:
         requester: str | None = None,
         team: str | None = None,
         q: Annotated[str | None, Query(description="Full-text search", max_length=500)] = None,
-        sort: Annotated[Literal["updated", "created", "priority", "id"], Query()] = "updated",
+        sort: Annotated[
+            Literal["updated", "created", "priority", "id", "due"], Query()
+        ] = "updated",
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     ) -> list[dict[str, Any]]:

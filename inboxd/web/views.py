@@ -194,7 +194,7 @@ def build_router(rt: Runtime, wake: Wakeups) -> APIRouter:
             page_no = 1
         chosen = {
             name: args.get(name, "").strip()[:200]
-            for name in ("status", "assignee", "priority", "team", "tag", "q", "sort")
+            for name in ("status", "assignee", "priority", "team", "tag", "q", "sort", "due")
         }
         assignee = {"mine": me.email, "unassigned": "none"}.get(
             chosen["assignee"], chosen["assignee"]
@@ -210,6 +210,7 @@ def build_router(rt: Runtime, wake: Wakeups) -> APIRouter:
             sort=sort,
             limit=PAGE_SIZE,
             offset=(page_no - 1) * PAGE_SIZE,
+            due=chosen["due"] if chosen["due"] in queries.DUE_FILTERS else None,
         )
         with session_scope(rt.engine) as session:
             tickets = queries.list_tickets(session, flt)
