@@ -633,3 +633,19 @@ def test_reports_page_shows_figures_definitions_and_script_free_charts(
     assert "alice@example.com" in page.text  # the per-agent table
     bad = web.get("/reports?since=soon")
     assert bad.status_code == 400 and "a period like 30d" in bad.text
+
+
+def test_the_ticket_page_shows_each_sla_target_with_its_due_time(tmp_path: Path) -> None:
+    from conftest import make_config
+
+    from inboxd.runtime import open_runtime
+
+    rt = open_runtime(make_config(tmp_path, sla=[{"name": "standard", "first_reply": "4h"}]))
+    client = TestClient(create_app(rt, Metrics()), base_url=BASE)
+    ticket = new_ticket(rt, subject="Where is my parcel?")
+    signed_in(client, rt)
+    page = client.get(f"/tickets/{ticket}").text
+    assert "Service level: standard" in page and "Calendar time (24x7), UTC" in page
+    assert 'data-target="first_reply">active · due <time datetime="' in page
+    assert "of 240 min used" in page
+    rt.engine.dispose()

@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 from inboxd.agents import directory, operations
 from inboxd.db import session_scope
 from inboxd.errors import InboxdError, NotFound
-from inboxd.models import MAX_ROW_ID, PRIORITIES, STATUSES, Attachment, Message
+from inboxd.models import MAX_ROW_ID, PRIORITIES, STATUSES, Attachment, Message, utcnow
 from inboxd.render import environment
 from inboxd.runtime import Runtime
 from inboxd.tickets import queries
@@ -34,6 +34,7 @@ from inboxd.web.security import (
     csrf_token,
     session_cookie_args,
 )
+from inboxd.workflow.sla_explain import sla_json
 
 PAGE_SIZE = 50
 QUICK_COMMANDS = (
@@ -260,6 +261,7 @@ def build_router(rt: Runtime, wake: Wakeups) -> APIRouter:
         with session_scope(rt.engine) as session:
             ticket = queries.get_ticket(session, ticket_id)
             data = queries.ticket_json(session, ticket)
+            sla = sla_json(session, rt, ticket, utcnow())
             messages = [_message_view(session, m) for m in queries.messages_of(session, ticket_id)]
             events = queries.events_of(session, ticket_id)
             others = [
@@ -275,6 +277,7 @@ def build_router(rt: Runtime, wake: Wakeups) -> APIRouter:
             "ticket.html",
             status_code,
             ticket=data,
+            sla=sla,
             messages=messages,
             events=events,
             others=others,
