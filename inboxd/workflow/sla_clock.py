@@ -29,7 +29,7 @@ from inboxd.tickets import actions
 from inboxd.tickets.store import insert_once, record_event
 from inboxd.workflow.sla import Policy, TargetState, next_due
 from inboxd.workflow.sla_explain import sla_json, sla_text
-from inboxd.workflow.ticket_facts import evaluate
+from inboxd.workflow.ticket_facts import evaluate_many
 from inboxd.workflow.timelines import RESOLVED
 
 log = logging.getLogger("inboxd.sla")
@@ -48,23 +48,44 @@ class Fired:
     at: datetime
 
 
-def refresh(session: Session, rt: Runtime, ticket: Ticket, now: datetime) -> list[Fired]:
+def refresh(
+    session: Session, rt: Runtime, ticket: Ticket, now: datetime, *, quiet: bool = False
+) -> list[Fired]:
     """Compute the ticket's targets, fire what fell due, and store when to look again."""
-    assert ticket.id is not None
-    if ticket.merged_into is not None:
-        policy, states = None, []
-    else:
-        policy, states = evaluate(session, rt, ticket, now)
-    # Stored first, so the warning and breach mails show the deadline as it is now.
-    _store_due(session, ticket.id, policy, states, now)
+    return refresh_many(session, rt, [ticket], now, quiet=quiet)
+
+
+def refresh_many(
+    session: Session, rt: Runtime, tickets: list[Ticket], now: datetime, *, quiet: bool = False
+) -> list[Fired]:
+    """refresh() for a batch of tickets, reading their history in a few queries. `quiet`
+    records what fires but mails nobody (the first pass after a policy edit)."""
+    live = [t for t in tickets if t.merged_into is None]
+    evaluated = evaluate_many(session, rt, live, now) if live else {}
+    ids = [t.id for t in tickets if t.id is not None]
+    stored = {
+        d.ticket_id: d for d in session.exec(select(SlaDue).where(col(SlaDue.ticket_id).in_(ids)))
+    }
     fired: list[Fired] = []
-    for state in states:
-        fired.extend(_fire(session, rt, ticket, policy, state, now))  # type: ignore[arg-type]
+    for ticket in tickets:
+        assert ticket.id is not None
+        policy, states = evaluated.get(ticket.id, (None, []))
+        # Stored first, so the warning and breach mails show the deadline as it is now.
+        _store_due(session, ticket.id, stored.get(ticket.id), policy, states, now)
+        for state in states:
+            fired.extend(_fire(session, rt, ticket, policy, state, now, quiet))  # type: ignore[arg-type]
+    session.flush()  # the mails queued next read the due rows
     return fired
 
 
 def _fire(
-    session: Session, rt: Runtime, ticket: Ticket, policy: Policy, s: TargetState, now: datetime
+    session: Session,
+    rt: Runtime,
+    ticket: Ticket,
+    policy: Policy,
+    s: TargetState,
+    now: datetime,
+    quiet: bool,
 ) -> list[Fired]:
     """Fire what this target's state calls for, if nobody has yet."""
     assert ticket.id is not None
@@ -83,10 +104,12 @@ def _fire(
     elif kind == "breach":
         record_event(session, ticket, ACTOR, "sla_breach", policy.name, s.target, at=at)
         actions.add_tag(session, ticket, BREACH_TAG, ACTOR)
-        _mail_breach(session, rt, ticket, policy, s, now)
+        if not quiet:
+            _mail_breach(session, rt, ticket, policy, s, now)
     else:
         record_event(session, ticket, ACTOR, "sla_warning", policy.name, s.target)
-        _mail_warning(session, rt, ticket, policy, s, now)
+        if not quiet:
+            _mail_warning(session, rt, ticket, policy, s, now)
     return [Fired(ticket.id, s.target, kind, at)]
 
 
@@ -108,6 +131,7 @@ def _claim(
 def _store_due(
     session: Session,
     ticket_id: int,
+    row: SlaDue | None,
     policy: Policy | None,
     states: list[TargetState],
     now: datetime,
@@ -115,7 +139,6 @@ def _store_due(
     upcoming = next_due(states, now)
     active = [s for s in states if s.state == "active" and s.due_at is not None]
     nearest = min(active, key=lambda s: s.due_at) if active else None  # type: ignore[arg-type, return-value]
-    row = session.get(SlaDue, ticket_id)
     if policy is None:
         if row is not None:
             session.delete(row)
@@ -129,7 +152,6 @@ def _store_due(
     row.due_at = nearest.due_at if nearest else None
     row.due_target = nearest.target if nearest else None
     row.computed_at = now
-    session.flush()  # the mails queued next read it
 
 
 # -- the mail ----------------------------------------------------------------------------
@@ -209,10 +231,9 @@ def tick(rt: Runtime, session: Session, now: datetime) -> tuple[list[Fired], int
     )
     ids = sorted({t for t, _ in changed} | due)
     fired: list[Fired] = []
-    for ticket_id in ids:
-        ticket = session.get(Ticket, ticket_id)
-        if ticket is not None:
-            fired.extend(refresh(session, rt, ticket, now))
+    for chunk in _chunks(ids):
+        tickets = list(session.exec(select(Ticket).where(col(Ticket.id).in_(chunk))))
+        fired.extend(refresh_many(session, rt, tickets, now))
     answered = _answer_requests(session, rt, watermark, now) if changed else 0
     if changed:
         _set_state(session, _WATERMARK, str(max(m for _, m in changed)))
@@ -263,6 +284,9 @@ def recompute_if_changed(rt: Runtime, session: Session, now: datetime) -> int:
 
 
 def recompute_all(rt: Runtime, session: Session, now: datetime) -> int:
+    """Every unresolved ticket's targets afresh, in batches. What already fell due under
+    the new policies is recorded (events, the breach tag) but mailed to nobody: enabling
+    or editing a policy must not flood the admins with a mail per old ticket."""
     ids = list(
         session.exec(
             select(Ticket.id).where(
@@ -270,11 +294,19 @@ def recompute_all(rt: Runtime, session: Session, now: datetime) -> int:
             )
         )
     )
-    for ticket_id in ids:
-        ticket = session.get(Ticket, ticket_id)
-        if ticket is not None:
-            refresh(session, rt, ticket, now)
+    quiet = 0
+    for chunk in _chunks([i for i in ids if i is not None]):
+        tickets = list(session.exec(select(Ticket).where(col(Ticket.id).in_(chunk))))
+        quiet += len(refresh_many(session, rt, tickets, now, quiet=True))
+    if quiet:
+        log.info(
+            "sla: %s targets had already fallen due under the new policies (not mailed)", quiet
+        )
     return len(ids)
+
+
+def _chunks(ids: list[int], size: int = 500) -> list[list[int]]:
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
 def _state(session: Session, key: str) -> str | None:

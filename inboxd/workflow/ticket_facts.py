@@ -8,9 +8,8 @@ from datetime import UTC, datetime
 
 from sqlmodel import Session, col, func, select
 
-from inboxd.models import Agent, Message, Ticket
+from inboxd.models import Agent, Message, Ticket, TicketTag
 from inboxd.runtime import Runtime
-from inboxd.tickets import actions
 from inboxd.workflow.conditions import Facts
 from inboxd.workflow.sla import Policy, TargetState, service_levels, targets
 from inboxd.workflow.timelines import Timeline, read_timelines
@@ -18,32 +17,59 @@ from inboxd.workflow.timelines import Timeline, read_timelines
 
 def facts_for(session: Session, ticket: Ticket, now: datetime) -> Facts:
     """What a policy's (or a rule's) conditions see of a ticket now."""
-    assert ticket.id is not None
-    assignee = session.get(Agent, ticket.assignee_id) if ticket.assignee_id else None
-    first = session.exec(
-        select(Message.source).where(Message.ticket_id == ticket.id).order_by(col(Message.id))
-    ).first()
-    last_public = session.exec(
-        select(func.max(Message.received_at)).where(
-            Message.ticket_id == ticket.id, col(Message.kind).in_(("customer", "reply"))
-        )
-    ).one()
-    return Facts(
-        values={
-            "status": ticket.status,
-            "priority": ticket.priority,
-            "assignee": assignee.email if assignee else "none",
-            "team": ticket.team or "",
-            "requester": ticket.requester,
-            "requester_domain": ticket.requester.rpartition("@")[2],
-            "channel": (first or "").partition(":")[0],
-            "subject": ticket.subject,
-        },
-        lists={"tag": tuple(sorted(actions.tags_of(session, ticket.id)))},
-        created_at=_aware(ticket.created_at),
-        last_public_at=_aware(last_public) if last_public else None,
-        now=now,
+    return facts_for_many(session, [ticket], now)[ticket.id or 0]
+
+
+def facts_for_many(session: Session, tickets: list[Ticket], now: datetime) -> dict[int, Facts]:
+    """facts_for of many tickets in five queries, not five per ticket (the clock's batches)."""
+    ids = [t.id for t in tickets if t.id is not None]
+    agent_ids = {t.assignee_id for t in tickets if t.assignee_id}
+    emails = dict(
+        session.exec(select(Agent.id, Agent.email).where(col(Agent.id).in_(agent_ids))).all()
     )
+    first_ids = (
+        select(func.min(Message.id))
+        .where(col(Message.ticket_id).in_(ids))
+        .group_by(col(Message.ticket_id))
+    )
+    sources = dict(
+        session.exec(
+            select(Message.ticket_id, Message.source).where(col(Message.id).in_(first_ids))
+        ).all()
+    )
+    last_public = dict(
+        session.exec(
+            select(Message.ticket_id, func.max(Message.received_at))
+            .where(col(Message.ticket_id).in_(ids), col(Message.kind).in_(("customer", "reply")))
+            .group_by(col(Message.ticket_id))
+        ).all()
+    )
+    tags: dict[int, list[str]] = {}
+    for ticket_id, tag in session.exec(
+        select(TicketTag.ticket_id, TicketTag.tag).where(col(TicketTag.ticket_id).in_(ids))
+    ):
+        tags.setdefault(ticket_id, []).append(tag)
+    out: dict[int, Facts] = {}
+    for t in tickets:
+        assert t.id is not None
+        public = last_public.get(t.id)
+        out[t.id] = Facts(
+            values={
+                "status": t.status,
+                "priority": t.priority,
+                "assignee": emails.get(t.assignee_id, "none") if t.assignee_id else "none",
+                "team": t.team or "",
+                "requester": t.requester,
+                "requester_domain": t.requester.rpartition("@")[2],
+                "channel": (sources.get(t.id) or "").partition(":")[0],
+                "subject": t.subject,
+            },
+            lists={"tag": tuple(sorted(tags.get(t.id, ())))},
+            created_at=_aware(t.created_at),
+            last_public_at=_aware(public) if public else None,
+            now=now,
+        )
+    return out
 
 
 def evaluate(
@@ -51,11 +77,27 @@ def evaluate(
 ) -> tuple[Policy | None, list[TargetState]]:
     """The policy that applies to the ticket now and where each of its targets stands."""
     assert ticket.id is not None
-    policy = service_levels(rt.config).choose(facts_for(session, ticket, now))
-    if policy is None:
-        return None, []
-    timeline = next(iter(read_timelines(session, now, [ticket.id])), Timeline(ticket.id))
-    return policy, targets(policy, timeline, now, explain=explain)
+    return evaluate_many(session, rt, [ticket], now, explain=explain)[ticket.id]
+
+
+def evaluate_many(
+    session: Session, rt: Runtime, tickets: list[Ticket], now: datetime, *, explain: bool = False
+) -> dict[int, tuple[Policy | None, list[TargetState]]]:
+    """evaluate() for a batch: one pass over their events, facts in a few queries."""
+    levels = service_levels(rt.config)
+    facts = facts_for_many(session, tickets, now)
+    chosen = {t.id: levels.choose(facts[t.id]) for t in tickets if t.id is not None}
+    wanted = [i for i, p in chosen.items() if p is not None and i is not None]
+    timelines = {t.ticket_id: t for t in read_timelines(session, now, wanted)} if wanted else {}
+    out: dict[int, tuple[Policy | None, list[TargetState]]] = {}
+    for ticket_id, policy in chosen.items():
+        assert ticket_id is not None
+        if policy is None:
+            out[ticket_id] = (None, [])
+            continue
+        timeline = timelines.get(ticket_id, Timeline(ticket_id))
+        out[ticket_id] = (policy, targets(policy, timeline, now, explain=explain))
+    return out
 
 
 def _aware(at: datetime) -> datetime:
