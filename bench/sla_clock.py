@@ -44,7 +44,7 @@ from inboxd.db import session_scope
 from inboxd.models import ClockState, Event, Message, Ticket
 from inboxd.runtime import open_runtime
 from inboxd.tickets import actions
-from inboxd.workflow import sla_clock
+from inboxd.workflow import clock, sla_clock
 
 POLICIES = {
     "calendars": [
@@ -158,7 +158,7 @@ def build(url: str, data_dir: Path, n: int, now: datetime):  # type: ignore[no-u
         _flush(conn, ticket_t, message_t, event_t, tickets, messages, events)
         last = conn.execute(select(func.max(Event.id))).scalar_one()
         conn.execute(
-            insert(ClockState.__table__), [{"key": "sla.last_event_id", "value": str(last)}]
+            insert(ClockState.__table__), [{"key": "clock.last_event_id", "value": str(last)}]
         )  # type: ignore[attr-defined]
     return rt
 
@@ -216,7 +216,7 @@ def main() -> int:
             def tick_at(at: datetime) -> Callable[[], None]:
                 def run() -> None:
                     with session_scope(rt.engine) as s:
-                        tick_at.fired = len(sla_clock.tick(rt, s, at)[0])  # type: ignore[attr-defined]
+                        tick_at.fired = len(clock.tick(rt, s, at).sla)  # type: ignore[attr-defined]
 
                 return run
 

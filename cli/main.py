@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from cli import admin, agents, mail, report, sla, tickets
+from cli import admin, agents, mail, report, rules, sla, tickets
 
 app = typer.Typer(
     name="inboxd",
@@ -21,6 +21,7 @@ tickets.register(app)
 agents.register(app)
 report.register(app)
 sla.register(app)
+rules.register(app)
 
 
 def main() -> None:

@@ -13,7 +13,14 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from inboxd.errors import ConfigError
 
@@ -53,8 +60,10 @@ class InboxdSection(_Section):
     templates_dir: str = ""
     acknowledge: bool = True
     max_acks_per_sender_per_hour: int = Field(default=3, ge=0)
-    # How often the clock looks for SLA warnings and breaches that fell due (SPEC §10.2).
-    clock_seconds: float = Field(default=20, gt=0, le=60)
+    # How often the clock looks at what changed and what fell due: SLA warnings and
+    # breaches (SPEC §10.2), rules (§10.3).
+    clock_seconds: float = Field(default=5, gt=0, le=60)
+    rules_files: tuple[str, ...] = ()
 
     @field_validator("support_address")
     @classmethod
@@ -222,6 +231,67 @@ class SlaEntry(_Section):
         return parse_duration(value) if value else None
 
 
+RULE_EVENTS = (
+    "created",
+    "customer-message",
+    "agent-reply",
+    "note",
+    "assigned",
+    "sla-warning",
+    "sla-breach",
+    "csat",
+)
+RULE_SINCE = ("created", "customer-message", "agent-reply")
+
+
+def _event_name(value: str, allowed: tuple[str, ...], what: str) -> str:
+    if value in allowed or (value.startswith(("status:", "priority:")) and value.split(":")[1]):
+        return value
+    names = ", ".join(allowed)
+    raise ValueError(f"expected {what}: {names}, status:S or priority:P")
+
+
+class RuleEntry(_Section):
+    """`[[rules]]` (SPEC §10.3): an event rule (`on`) or a time rule (`after` + `since`)."""
+
+    name: str
+    on: str = ""
+    after: str = ""
+    since: str = ""
+    calendar: str = ""
+    when: tuple[str, ...] = ()
+    any: tuple[str, ...] = ()
+    run: str
+    max_runs: int = Field(default=0, ge=0)
+
+    @field_validator("on")
+    @classmethod
+    def _check_on(cls, value: str) -> str:
+        return _event_name(value, RULE_EVENTS, "an event") if value else value
+
+    @field_validator("since")
+    @classmethod
+    def _check_since(cls, value: str) -> str:
+        return _event_name(value, RULE_SINCE, "an event to count from") if value else value
+
+    @field_validator("after")
+    @classmethod
+    def _check_after(cls, value: str) -> str:
+        if value:
+            parse_duration(value)
+        return value
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> RuleEntry:
+        if bool(self.on) == bool(self.after):
+            raise ValueError(
+                f"rule {self.name!r}: give either on (an event rule) or after + since (a time rule)"
+            )
+        if self.after and not self.since:
+            raise ValueError(f"rule {self.name!r}: a time rule needs since (created, ...)")
+        return self
+
+
 class Config(_Section):
     """The whole configuration, frozen. `base_dir` anchors every relative path."""
 
@@ -234,6 +304,7 @@ class Config(_Section):
     trust: TrustSection = TrustSection()
     calendars: tuple[CalendarEntry, ...] = ()
     sla: tuple[SlaEntry, ...] = ()
+    rules: tuple[RuleEntry, ...] = ()
     base_dir: Path = Path(".")
     source: str = "embedded defaults"
 
@@ -287,10 +358,43 @@ def from_dict(data: dict[str, Any], *, base_dir: Path, source: str = "<dict>") -
     for reserved in ("base_dir", "source"):
         if reserved in data:
             raise ConfigError(f"{source}: unknown key {reserved!r}")
+    data = _with_rules_files(data, base_dir)
     try:
         return Config(**data, base_dir=base_dir, source=source)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, source)) from None
+
+
+def _with_rules_files(data: dict[str, Any], base_dir: Path) -> dict[str, Any]:
+    """Append the `[[rules]]` of `[inboxd] rules_files` (globs, relative to the config's
+    folder, read in name order) to the config's own rules."""
+    section = data.get("inboxd")
+    patterns = section.get("rules_files", ()) if isinstance(section, dict) else ()
+    if not patterns or not isinstance(patterns, list | tuple):
+        return data
+    rules = list(data.get("rules", ()))
+    for pattern in patterns:
+        if not isinstance(pattern, str):
+            continue  # the model check names the bad value
+        full = Path(pattern).expanduser()
+        root, glob = (
+            (full.anchor, str(full)[len(full.anchor) :])
+            if full.is_absolute()
+            else (base_dir, pattern)
+        )
+        found = sorted(Path(root).glob(glob))
+        if not found:
+            raise ConfigError(f"[inboxd] rules_files: {pattern!r} matches no file")
+        for path in found:
+            try:
+                extra = tomllib.loads(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+                raise ConfigError(f"{path}: cannot read rules: {exc}") from None
+            if set(extra) - {"rules"}:
+                keys = ", ".join(sorted(set(extra) - {"rules"}))
+                raise ConfigError(f"{path}: a rules file holds only [[rules]], not {keys}")
+            rules.extend(extra.get("rules", ()))
+    return {**data, "rules": rules}
 
 
 def _describe(exc: ValidationError, source: str) -> str:

@@ -351,3 +351,27 @@ class ClockState(SQLModel, table=True):
 
     key: str = Field(primary_key=True, max_length=64)
     value: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+
+
+class RuleDue(SQLModel, table=True):
+    """When a time rule falls due on a ticket, and the event that armed it (SPEC §10.3)."""
+
+    __tablename__ = "rule_due"
+
+    ticket_id: int = Field(foreign_key="ticket.id", primary_key=True)
+    rule: str = Field(primary_key=True, max_length=100)
+    since_event_id: int
+    due_at: datetime = Field(index=True)
+
+
+class RuleFiring(SQLModel, table=True):
+    """The ledger of rule outcomes: one row per rule, ticket and trigger ("event:ID" for
+    an event rule, "time:ID" for the arming of a time rule), so nothing runs twice."""
+
+    __tablename__ = "rule_firing"
+
+    rule: str = Field(primary_key=True, max_length=100)
+    ticket_id: int = Field(foreign_key="ticket.id", primary_key=True)
+    key: str = Field(primary_key=True, max_length=64)
+    outcome: str = Field(max_length=16)  # fired | refused | skipped
+    at: datetime = Field(default_factory=utcnow)

@@ -16,6 +16,7 @@ must take less than N seconds", so a slow machine makes the suite slower, not re
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -165,7 +166,7 @@ def write_toml(path: Path, data: Mapping[str, Any]) -> Path:
         if isinstance(v, int | float):
             return repr(v)
         if isinstance(v, str | Path):
-            return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+            return json.dumps(str(v), ensure_ascii=False)  # a TOML basic string
         if isinstance(v, list | tuple):
             return "[" + ", ".join(value(x) for x in v) + "]"
         raise TypeError(f"cannot write {v!r} as TOML")

@@ -41,6 +41,7 @@ def test_every_config_key_is_documented_in_the_sample() -> None:
         "trust": config.TrustSection,
         "calendars": config.CalendarEntry,
         "sla": config.SlaEntry,
+        "rules": config.RuleEntry,
     }
     secret_variants = ("password", "password_file", "secret_key", "secret_key_env")
     for section, model in sections.items():

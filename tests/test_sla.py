@@ -294,7 +294,7 @@ def test_the_clock_with_a_fixed_now_orders_the_ticket_list_by_the_nearest_deadli
     from inboxd.models import utcnow
     from inboxd.runtime import open_runtime
     from inboxd.tickets import queries
-    from inboxd.workflow import sla_clock
+    from inboxd.workflow import clock
 
     rt = open_runtime(
         make_config(
@@ -311,7 +311,7 @@ def test_the_clock_with_a_fixed_now_orders_the_ticket_list_by_the_nearest_deadli
     operations.run_commands(rt, 3, "#priority low", "alice@example.com", "cli")
     now = utcnow()
     with session_scope(rt.engine) as session:
-        assert sla_clock.tick(rt, session, now) == ([], 0)
+        assert clock.tick(rt, session, now).count == 0
         by_due = queries.list_tickets(session, queries.TicketFilter(sort="due"))
         assert [t.id for t in by_due] == [2, 1, 3]  # 30 m, 8 h, no policy
         rows = queries.tickets_json(session, by_due)
@@ -319,7 +319,7 @@ def test_the_clock_with_a_fixed_now_orders_the_ticket_list_by_the_nearest_deadli
         later = now + timedelta(hours=1)
         overdue = queries.TicketFilter(due="overdue", now=later)
         assert [t.id for t in queries.list_tickets(session, overdue)] == [2]
-        fired = sla_clock.tick(rt, session, later)[0]
+        fired = clock.tick(rt, session, later).sla
         assert [(f.ticket_id, f.kind) for f in fired] == [(2, "breach")]
-        assert sla_clock.tick(rt, session, later)[0] == []  # once
+        assert clock.tick(rt, session, later).sla == []  # once
     rt.engine.dispose()

@@ -97,7 +97,7 @@ def caught_up(rt: Runtime) -> bool:
     """The clock has looked at every event there is."""
     with session_scope(rt.engine) as session:
         last = session.exec(select(func.max(Event.id))).one() or 0
-        seen = session.get(ClockState, "sla.last_event_id")
+        seen = session.get(ClockState, "clock.last_event_id")
         return seen is not None and int(seen.value) >= last
 
 

@@ -9,6 +9,7 @@ address is never shown to a customer. Other agents following the ticket get a co
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 from sqlmodel import Session, col, select
@@ -37,42 +38,10 @@ def relay_reply(
     """Queue the agent's reply (already stored as `message`) to the customer and CCs."""
     assert ticket.id is not None and message.id is not None
     cfg = rt.config.inboxd
-    customers = _customer_side(session, ticket)
-    if not customers:
-        return
-    chain = _customer_msgids(session, ticket.id)
-    headers = [
-        (
-            "From",
-            mailbox(
-                f"{agent.name or agent.email.split('@')[0]} via {cfg.support_name}",
-                cfg.support_address,
-            ),
-        ),
-        ("To", customers[0]),
-    ]
-    if customers[1:]:
-        headers.append(("Cc", ", ".join(customers[1:])))
-    headers.append(
-        ("Subject", f"{cfg.subject_tag.replace('{id}', str(ticket.id))} {ticket.subject}")
-    )
-    if chain:
-        headers += [("In-Reply-To", chain[-1]), ("References", " ".join(chain[-10:]))]
-    if cfg.plus_addressing:
-        token = make_token(rt.secret_key, ticket.id)
-        headers.append(
-            ("Reply-To", mailbox(cfg.support_name, token_address(cfg.support_address, token)))
-        )
     text = scrub_agent_address(message.text, agent, cfg.support_address)
-    queue_mail(
-        session,
-        compose(headers, text, files),
-        mail_from=cfg.support_address,
-        rcpt_to=customers,
-        ticket_id=ticket.id,
-        purpose="reply",
-        about_message_pk=message.id,
-    )
+    name = f"{agent.name or agent.email.split('@')[0]} via {cfg.support_name}"
+    if not _queue_for_customers(session, rt, ticket, name, text, files, message.id, "reply"):
+        return
     # The event the reports and SLA clocks count as "a public agent reply" (SPEC §10.2):
     # whatever wrote it (mail, web, API, CLI), it is recorded here, where it is sent.
     store.record_event(
@@ -91,6 +60,79 @@ def relay_reply(
         copies,
         f"{agent.name or agent.email} replied to the customer.",
     )
+
+
+def _queue_for_customers(
+    session: Session,
+    rt: Runtime,
+    ticket: Ticket,
+    from_name: str,
+    text: str,
+    files: list[FilePart],
+    about_message_pk: int | None,
+    purpose: str,
+) -> bool:
+    """Queue `text` to the requester and CCs in the conversation's thread; False if the
+    ticket has nobody on the customer side."""
+    assert ticket.id is not None
+    cfg = rt.config.inboxd
+    customers = _customer_side(session, ticket)
+    if not customers:
+        return False
+    chain = _customer_msgids(session, ticket.id)
+    headers = [("From", mailbox(from_name, cfg.support_address)), ("To", customers[0])]
+    if customers[1:]:
+        headers.append(("Cc", ", ".join(customers[1:])))
+    headers.append(
+        ("Subject", f"{cfg.subject_tag.replace('{id}', str(ticket.id))} {ticket.subject}")
+    )
+    if chain:
+        headers += [("In-Reply-To", chain[-1]), ("References", " ".join(chain[-10:]))]
+    if cfg.plus_addressing:
+        token = make_token(rt.secret_key, ticket.id)
+        headers.append(
+            ("Reply-To", mailbox(cfg.support_name, token_address(cfg.support_address, token)))
+        )
+    if purpose != "reply":
+        headers.append(("Auto-Submitted", "auto-generated"))
+    queue_mail(
+        session,
+        compose(headers, text, files),
+        mail_from=cfg.support_address,
+        rcpt_to=customers,
+        ticket_id=ticket.id,
+        purpose=purpose,
+        about_message_pk=about_message_pk,
+    )
+    return True
+
+
+def send_automatic(session: Session, rt: Runtime, ticket: Ticket, text: str, actor: str) -> bool:
+    """Mail sent to the customer by a rule (a reminder, a macro's text): stored on the
+    ticket as an `auto` message from the support address. It is no agent reply, so it
+    never satisfies an SLA reply target (SPEC §10.2); its event is `auto_reply`."""
+    assert ticket.id is not None
+    digest = hashlib.sha256(f"{actor}:{utcnow().isoformat()}:{text}".encode())
+    message = Message(
+        ticket_id=ticket.id,
+        direction="out",
+        kind="auto",
+        threaded_by="rule",
+        fingerprint=digest.hexdigest(),
+        source="rule",
+        from_email=rt.config.inboxd.support_address,
+        from_name=rt.config.inboxd.support_name,
+        subject=ticket.subject,
+        body=text,
+        text=text,
+    )
+    session.add(message)
+    session.flush()
+    sent = _queue_for_customers(
+        session, rt, ticket, rt.config.inboxd.support_name, text, [], message.id, "auto"
+    )
+    store.record_event(session, ticket, actor, "auto_reply", None, "rule", message=message)
+    return sent
 
 
 def _customer_side(session: Session, ticket: Ticket) -> list[str]:

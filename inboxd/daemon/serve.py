@@ -32,7 +32,8 @@ from inboxd.runtime import Runtime
 from inboxd.tickets import store
 from inboxd.web.app import create_app
 from inboxd.web.views import Wakeups
-from inboxd.workflow import sla_clock
+from inboxd.workflow import clock, sla_clock
+from inboxd.workflow.rules import load_rules
 from inboxd.workflow.sla import service_levels
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,8 @@ class Daemon:
 
     async def run(self) -> int:
         cfg = self.rt.config
-        service_levels(cfg)  # a bad [[calendars]] or [[sla]] entry stops start-up here
+        service_levels(cfg)  # a bad [[calendars]], [[sla]] or [[rules]] entry stops start-up
+        load_rules(cfg)
         self.loop = asyncio.get_running_loop()
         self.stop_requested = asyncio.Event()
         self.outbound_wake = asyncio.Event()
@@ -274,10 +276,12 @@ class Daemon:
                 count = sla_clock.recompute_if_changed(self.rt, session, now)
                 if count:
                     log.info("sla: due times computed afresh for %s tickets", count)
-            fired, answered = sla_clock.tick(self.rt, session, now)
-        for f in fired:
+            result = clock.tick(self.rt, session, now)
+        for f in result.sla:
             log.info("sla: ticket %s %s %s (due %s)", f.ticket_id, f.target, f.kind, f.at)
-        return len(fired) + answered
+        for rule, ticket_id in result.rules:
+            log.info("rules: %r ran on ticket %s", rule, ticket_id)
+        return result.count
 
 
 def serve(rt: Runtime) -> int:

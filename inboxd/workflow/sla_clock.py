@@ -19,7 +19,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, select
 
 from inboxd.agents import notify
 from inboxd.models import Agent, ClockState, Event, SlaDue, SlaFiring, Ticket
@@ -36,7 +36,6 @@ log = logging.getLogger("inboxd.sla")
 
 ACTOR = "sla"
 BREACH_TAG = "sla-breached"
-_WATERMARK = "sla.last_event_id"
 _FINGERPRINT = "sla.fingerprint"
 
 
@@ -211,17 +210,8 @@ def _admins(session: Session) -> list[Agent]:
 # -- the tick ----------------------------------------------------------------------------
 
 
-def tick(rt: Runtime, session: Session, now: datetime) -> tuple[list[Fired], int]:
-    """One pass of the clock: changed tickets and those whose next instant has come.
-    Returns what fired and how many `#sla` requests were answered (both queue mail)."""
-    watermark = int(_state(session, _WATERMARK) or 0)
-    changed = list(
-        session.exec(
-            select(Event.ticket_id, func.max(Event.id))
-            .where(col(Event.id) > watermark)
-            .group_by(col(Event.ticket_id))
-        )
-    )
+def refresh_tickets(session: Session, rt: Runtime, changed: set[int], now: datetime) -> list[Fired]:
+    """The tickets whose history changed, and those whose next instant has come."""
     due = set(
         session.exec(
             select(SlaDue.ticket_id).where(
@@ -229,22 +219,16 @@ def tick(rt: Runtime, session: Session, now: datetime) -> tuple[list[Fired], int
             )
         )
     )
-    ids = sorted({t for t, _ in changed} | due)
     fired: list[Fired] = []
-    for chunk in _chunks(ids):
+    for chunk in _chunks(sorted(changed | due)):
         tickets = list(session.exec(select(Ticket).where(col(Ticket.id).in_(chunk))))
         fired.extend(refresh_many(session, rt, tickets, now))
-    answered = _answer_requests(session, rt, watermark, now) if changed else 0
-    if changed:
-        _set_state(session, _WATERMARK, str(max(m for _, m in changed)))
-    return fired, answered
+    return fired
 
 
-def _answer_requests(session: Session, rt: Runtime, watermark: int, now: datetime) -> int:
+def answer_requests(session: Session, rt: Runtime, events: list[Event], now: datetime) -> int:
     """`#sla` by mail: the agent who asked gets the explanation of `inboxd sla N`."""
-    asked = session.exec(
-        select(Event).where(col(Event.id) > watermark, Event.type == "sla_requested")
-    ).all()
+    asked = [e for e in events if e.type == "sla_requested"]
     for event in asked:
         ticket = session.get(Ticket, event.ticket_id)
         agent = session.exec(select(Agent).where(Agent.email == event.actor)).first()
@@ -276,10 +260,10 @@ def fingerprint(rt: Runtime) -> str:
 def recompute_if_changed(rt: Runtime, session: Session, now: datetime) -> int:
     """At start-up: after a calendar or policy edit, recompute every unresolved ticket."""
     current = fingerprint(rt)
-    if _state(session, _FINGERPRINT) == current:
+    if state(session, _FINGERPRINT) == current:
         return 0
     count = recompute_all(rt, session, now)
-    _set_state(session, _FINGERPRINT, current)
+    set_state(session, _FINGERPRINT, current)
     return count
 
 
@@ -309,12 +293,13 @@ def _chunks(ids: list[int], size: int = 500) -> list[list[int]]:
     return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
-def _state(session: Session, key: str) -> str | None:
+def state(session: Session, key: str) -> str | None:
+    """A fact the clock keeps between passes (clock_state)."""
     row = session.get(ClockState, key)
     return row.value if row else None
 
 
-def _set_state(session: Session, key: str, value: str) -> None:
+def set_state(session: Session, key: str, value: str) -> None:
     # Two daemons may create the row at once: insert-or-nothing, then update.
     insert_once(session, ClockState, {"key": key, "value": value})
     row = session.get(ClockState, key)

@@ -1,4 +1,4 @@
-"""SLA clock: due times, the ledger of firings, the clock's state
+"""the clock: SLA due times and firings, rule due times and firings, the clock's state
 
 Revision ID: 0005
 Revises: 0004
@@ -7,7 +7,8 @@ Create Date: 2026-12-03
 `sla_due` holds, per ticket, the next instant the clock must look at it (an index makes
 "what fell due" one range scan); `sla_firing` is keyed by ticket, target, clock start and
 kind, so a warning or breach is inserted once whoever tries (SPEC §10.2); `clock_state`
-keeps the last event seen and the fingerprint of the policies.
+keeps the last event seen and the fingerprint of the policies. `rule_due` and
+`rule_firing` do the same for the rules of SPEC §10.3.
 """
 
 from __future__ import annotations
@@ -45,6 +46,22 @@ def upgrade() -> None:
         sa.Column("fired_at", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_table(
+        "rule_due",
+        sa.Column("ticket_id", sa.Integer, sa.ForeignKey("ticket.id"), primary_key=True),
+        sa.Column("rule", sa.String(100), primary_key=True),
+        sa.Column("since_event_id", sa.Integer, nullable=False),
+        sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_index("ix_rule_due_due_at", "rule_due", ["due_at"])
+    op.create_table(
+        "rule_firing",
+        sa.Column("rule", sa.String(100), primary_key=True),
+        sa.Column("ticket_id", sa.Integer, sa.ForeignKey("ticket.id"), primary_key=True),
+        sa.Column("key", sa.String(64), primary_key=True),
+        sa.Column("outcome", sa.String(16), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_table(
         "clock_state",
         sa.Column("key", sa.String(64), primary_key=True),
         sa.Column("value", sa.Text, nullable=False, server_default=""),
@@ -53,6 +70,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("clock_state")
+    op.drop_table("rule_firing")
+    op.drop_index("ix_rule_due_due_at", "rule_due")
+    op.drop_table("rule_due")
     op.drop_table("sla_firing")
     op.drop_index("ix_sla_due_due_at", "sla_due")
     op.drop_index("ix_sla_due_next_at", "sla_due")

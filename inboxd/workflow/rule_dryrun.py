@@ -1,0 +1,128 @@
+"""rule_dryrun.py: `inboxd rules test` — what the rules would do, changing nothing.
+
+Over real tickets and their events: for each event in the window, the event rules whose
+`on` it answers to and whose conditions hold on the ticket as it is now; for each time
+rule, its arming, due time and whether it would fire. Each rule's commands are parsed
+against the ticket (an unknown agent or team shows up as a refusal) but never applied:
+nothing here writes, so the database is left exactly as it was.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlmodel import Session, col, select
+
+from inboxd.models import Event, Ticket
+from inboxd.tickets.blocks import Actor, Block, CommandError
+from inboxd.tickets.commands import resolve
+from inboxd.workflow.rule_engine import event_facts
+from inboxd.workflow.rules import Rule, event_names
+
+
+@dataclass(frozen=True)
+class Would:
+    rule: str
+    ticket_id: int
+    trigger: str  # "event 123 (status:pending)" or "due 2026-12-01T10:00Z (armed by event 99)"
+    outcome: str  # "run", "skip: ..." or "refused: ..."
+    commands: tuple[str, ...]
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "rule": self.rule,
+            "ticket": self.ticket_id,
+            "trigger": self.trigger,
+            "outcome": self.outcome,
+            "commands": list(self.commands),
+        }
+
+
+def dry_run(
+    session: Session,
+    rules: tuple[Rule, ...],
+    now: datetime,
+    since: datetime,
+    ticket_id: int | None = None,
+) -> list[Would]:
+    """What the rules would do for the events since `since` (and the time rules armed)."""
+    query = select(Event).where(col(Event.at) >= since).order_by(col(Event.id))
+    if ticket_id is not None:
+        query = query.where(Event.ticket_id == ticket_id)
+    events = [e for e in session.exec(query) if not e.actor.startswith("rule:")]
+    tickets: dict[int, Ticket | None] = {}
+    out: list[Would] = []
+    for event in events:
+        names = event_names(event.type, event.from_value, event.to_value)
+        for rule in (r for r in rules if not r.is_time_rule and r.on in names):
+            ticket = _ticket(session, tickets, event.ticket_id)
+            if ticket is None or not rule.holds(event_facts(session, ticket, event, now)):
+                continue
+            trigger = f"event {event.id} ({rule.on}) at {_iso(event.at)}"
+            out.append(_would(session, ticket, rule, trigger))
+    for rule in (r for r in rules if r.is_time_rule):
+        out.extend(_time_rule(session, tickets, rule, now, events))
+    return out
+
+
+def _time_rule(
+    session: Session,
+    tickets: dict[int, Ticket | None],
+    rule: Rule,
+    now: datetime,
+    events: list[Event],
+) -> list[Would]:
+    latest: dict[int, Event] = {}
+    for event in events:
+        if rule.since in event_names(event.type, event.from_value, event.to_value):
+            latest[event.ticket_id] = event
+    out = []
+    for ticket_id, armed in sorted(latest.items()):
+        ticket = _ticket(session, tickets, ticket_id)
+        if ticket is None:
+            continue
+        due = rule.due(_aware(armed.at))
+        trigger = f"due {_iso(due)} (armed by event {armed.id}, {rule.since})"
+        if due > now:
+            out.append(Would(rule.name, ticket_id, trigger, "waiting", ()))
+        elif not rule.holds(event_facts(session, ticket, None, now)):
+            out.append(
+                Would(rule.name, ticket_id, trigger, "skip: its conditions no longer hold", ())
+            )
+        else:
+            out.append(_would(session, ticket, rule, trigger))
+    return out
+
+
+def _would(session: Session, ticket: Ticket, rule: Rule, trigger: str) -> Would:
+    """Parse the rule's commands against the ticket, as run_block would before applying."""
+    assert ticket.id is not None
+    block = Block(session, ticket, Actor(email=rule.actor, role="admin"), "rule")
+    errors = []
+    for call in rule.calls:
+        try:
+            command, args = resolve(call)
+            command.parse(block, args)
+        except CommandError as exc:
+            errors.append(f"{call.line}: {exc}")
+    lines = tuple(c.line for c in rule.calls) + (
+        (f"(text to the customer: {len(rule.text)} characters)",) if rule.text else ()
+    )
+    outcome = "refused: " + "; ".join(errors) if errors else "run"
+    return Would(rule.name, ticket.id, trigger, outcome, lines)
+
+
+def _ticket(session: Session, cache: dict[int, Ticket | None], ticket_id: int) -> Ticket | None:
+    if ticket_id not in cache:
+        ticket = session.get(Ticket, ticket_id)
+        cache[ticket_id] = ticket if ticket is not None and ticket.merged_into is None else None
+    return cache[ticket_id]
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def _iso(at: datetime) -> str:
+    return _aware(at).astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
