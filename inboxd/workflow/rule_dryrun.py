@@ -14,11 +14,13 @@ from datetime import UTC, datetime
 
 from sqlmodel import Session, col, select
 
-from inboxd.models import Event, Ticket
+from inboxd.models import Event, Message, Ticket
 from inboxd.tickets.blocks import Actor, Block, CommandError
 from inboxd.tickets.commands import resolve
-from inboxd.workflow.rule_engine import event_facts
+from inboxd.workflow.conditions import Facts
+from inboxd.workflow.rule_engine import with_message
 from inboxd.workflow.rules import Rule, event_names
+from inboxd.workflow.ticket_facts import facts_for_many
 
 
 @dataclass(frozen=True)
@@ -51,27 +53,52 @@ def dry_run(
     if ticket_id is not None:
         query = query.where(Event.ticket_id == ticket_id)
     events = [e for e in session.exec(query) if not e.actor.startswith("rule:")]
-    tickets: dict[int, Ticket | None] = {}
+    facts = _Facts(session, now, {e.ticket_id for e in events})
     out: list[Would] = []
     for event in events:
         names = event_names(event.type, event.from_value, event.to_value)
         for rule in (r for r in rules if not r.is_time_rule and r.on in names):
-            ticket = _ticket(session, tickets, event.ticket_id)
-            if ticket is None or not rule.holds(event_facts(session, ticket, event, now)):
+            ticket = facts.ticket(event.ticket_id)
+            if ticket is None or not rule.holds(facts.of(event)):
                 continue
             trigger = f"event {event.id} ({rule.on}) at {_iso(event.at)}"
             out.append(_would(session, ticket, rule, trigger))
     for rule in (r for r in rules if r.is_time_rule):
-        out.extend(_time_rule(session, tickets, rule, now, events))
+        out.extend(_time_rule(session, facts, rule, now, events))
     return out
 
 
+class _Facts:
+    """The facts of every ticket concerned, read in batches once, and the messages of
+    the events whose rules look at a message (text, from, to, cc)."""
+
+    def __init__(self, session: Session, now: datetime, ticket_ids: set[int]) -> None:
+        self.session = session
+        self.tickets: dict[int, Ticket] = {}
+        self.base: dict[int, Facts] = {}
+        ids = sorted(ticket_ids)
+        for i in range(0, len(ids), 500):
+            chunk = [
+                t
+                for t in session.exec(select(Ticket).where(col(Ticket.id).in_(ids[i : i + 500])))
+                if t.merged_into is None
+            ]
+            self.tickets.update((t.id, t) for t in chunk if t.id is not None)
+            self.base.update(facts_for_many(session, chunk, now))
+
+    def ticket(self, ticket_id: int) -> Ticket | None:
+        return self.tickets.get(ticket_id)
+
+    def of(self, event: Event | None, ticket_id: int | None = None) -> Facts:
+        base = self.base[event.ticket_id if event else ticket_id or 0]
+        message = (
+            self.session.get(Message, event.message_pk) if event and event.message_pk else None
+        )
+        return with_message(base, message)
+
+
 def _time_rule(
-    session: Session,
-    tickets: dict[int, Ticket | None],
-    rule: Rule,
-    now: datetime,
-    events: list[Event],
+    session: Session, facts: _Facts, rule: Rule, now: datetime, events: list[Event]
 ) -> list[Would]:
     latest: dict[int, Event] = {}
     for event in events:
@@ -79,14 +106,14 @@ def _time_rule(
             latest[event.ticket_id] = event
     out = []
     for ticket_id, armed in sorted(latest.items()):
-        ticket = _ticket(session, tickets, ticket_id)
+        ticket = facts.ticket(ticket_id)
         if ticket is None:
             continue
         due = rule.due(_aware(armed.at))
         trigger = f"due {_iso(due)} (armed by event {armed.id}, {rule.since})"
         if due > now:
             out.append(Would(rule.name, ticket_id, trigger, "waiting", ()))
-        elif not rule.holds(event_facts(session, ticket, None, now)):
+        elif not rule.holds(facts.of(None, ticket_id)):
             out.append(
                 Would(rule.name, ticket_id, trigger, "skip: its conditions no longer hold", ())
             )
@@ -111,13 +138,6 @@ def _would(session: Session, ticket: Ticket, rule: Rule, trigger: str) -> Would:
     )
     outcome = "refused: " + "; ".join(errors) if errors else "run"
     return Would(rule.name, ticket.id, trigger, outcome, lines)
-
-
-def _ticket(session: Session, cache: dict[int, Ticket | None], ticket_id: int) -> Ticket | None:
-    if ticket_id not in cache:
-        ticket = session.get(Ticket, ticket_id)
-        cache[ticket_id] = ticket if ticket is not None and ticket.merged_into is None else None
-    return cache[ticket_id]
 
 
 def _aware(at: datetime) -> datetime:

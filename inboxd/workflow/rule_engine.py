@@ -52,8 +52,11 @@ class RuleRun:
 
 def event_facts(session: Session, ticket: Ticket, event: Event | None, now: datetime) -> Facts:
     """The ticket's facts, plus `text`, `from`, `to`, `cc` of the event's message."""
-    facts = facts_for(session, ticket, now)
     message = session.get(Message, event.message_pk) if event and event.message_pk else None
+    return with_message(facts_for(session, ticket, now), message)
+
+
+def with_message(facts: Facts, message: Message | None) -> Facts:
     if message is None:
         return facts
     values = {**facts.values, "text": message.text, "from": message.from_email}
