@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from cli import admin, agents, mail, report, tickets
+from cli import admin, agents, kb, mail, report, tickets
 
 app = typer.Typer(
     name="inboxd",
@@ -20,6 +20,7 @@ mail.register(app)
 tickets.register(app)
 agents.register(app)
 report.register(app)
+kb.register(app)
 
 
 def main() -> None:

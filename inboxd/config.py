@@ -155,6 +155,15 @@ class TrustSection(_Section):
     require_authentication: bool = False
 
 
+class KbSection(_Section):
+    """The knowledge base and its suggestions in acknowledgements (SPEC §10.6)."""
+
+    enabled: bool = True
+    dir: str = ""  # "" = data_dir/kb
+    suggestions: int = Field(default=3, ge=0, le=10)
+    min_score: float = Field(default=4.0, ge=0)
+
+
 class Config(_Section):
     """The whole configuration, frozen. `base_dir` anchors every relative path."""
 
@@ -165,6 +174,7 @@ class Config(_Section):
     web: WebSection = WebSection()
     agents: tuple[AgentEntry, ...] = ()
     trust: TrustSection = TrustSection()
+    kb: KbSection = KbSection()
     base_dir: Path = Path(".")
     source: str = "embedded defaults"
 
@@ -181,6 +191,10 @@ class Config(_Section):
     def database_url(self) -> str:
         url = self.inboxd.database_url
         return url or f"sqlite:///{self.data_dir / 'inboxd.db'}"
+
+    @property
+    def kb_dir(self) -> Path:
+        return self.path(self.kb.dir) if self.kb.dir else self.data_dir / "kb"
 
     @property
     def support_addresses(self) -> tuple[str, ...]:

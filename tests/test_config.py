@@ -39,6 +39,7 @@ def test_every_config_key_is_documented_in_the_sample() -> None:
         "web": config.WebSection,
         "agents": config.AgentEntry,
         "trust": config.TrustSection,
+        "kb": config.KbSection,
     }
     secret_variants = ("password", "password_file", "secret_key", "secret_key_env")
     for section, model in sections.items():
