@@ -207,3 +207,31 @@ def test_the_shipped_sample_articles_all_load() -> None:
     assert loaded.problems == []
     languages = {a.language for a in loaded.articles}
     assert {"en", "zh-Hans", "zh-Hant", "de"} <= languages
+
+
+def test_the_folder_is_looked_at_no_more_often_than_max_age(kb: Path) -> None:
+    now = [100.0]
+    first = open_index(kb, None, max_age=2, clock=lambda: now[0])
+    write(kb, "en/refund.md", "title: Refunds", "Money back within 14 days.")
+    assert open_index(kb, None, max_age=2, clock=lambda: now[0]) is first  # not looked yet
+    now[0] += 2
+    assert keys(open_index(kb, None, max_age=2, clock=lambda: now[0]), "refunds")[0] == "refund:en"
+
+
+def test_the_labelled_questions_find_their_articles() -> None:
+    # bench/kb_questions.tsv: 64 questions in four languages, each with the sample article
+    # that answers it (bench/kb_search.py prints the scores and the baselines').
+    index = KbIndex.build(ROOT / "data" / "kb")
+    rows = [
+        line.split("\t", 2)
+        for line in (ROOT / "bench" / "kb_questions.tsv").read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert len(rows) >= 60 and len({lang for lang, _, _ in rows}) >= 4
+    firsts, threes = 0, 0
+    for _lang, slug, question in rows:
+        found = list(dict.fromkeys(h.article.slug for h in index.search(question)))
+        firsts += found[:1] == [slug]
+        threes += slug in found[:3]
+    assert firsts / len(rows) >= 0.9  # 0.95 when written
+    assert threes / len(rows) >= 0.95  # 0.98 when written

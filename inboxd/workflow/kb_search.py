@@ -19,13 +19,15 @@ import logging
 import math
 import os
 import threading
+import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from inboxd.workflow import kb_text
-from inboxd.workflow.kb_articles import Article, article_files, load_articles, plain_text
+from inboxd.workflow.kb_articles import Article, load_articles, plain_text
 
 log = logging.getLogger(__name__)
 
@@ -167,38 +169,63 @@ def pick_translation(found: list[Article], language: str | None) -> Article | No
 
 def folder_signature(folder: Path) -> list[Any]:
     """What changes when an article is added, removed or edited: each file's path, size
-    and modification time."""
+    and modification time (the files `article_files` reads)."""
     rows: list[Any] = []
-    for path in article_files(folder):
-        try:
-            st = path.stat()
-        except OSError:
-            continue
-        rows.append([path.relative_to(folder).as_posix(), st.st_size, st.st_mtime_ns])
+    for top, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        rel = os.path.relpath(top, folder)
+        for name in sorted(files):
+            if not name.endswith(".md") or name.startswith(".") or name.lower() == "readme.md":
+                continue
+            try:
+                st = os.stat(os.path.join(top, name))
+            except OSError:
+                continue
+            path = name if rel == "." else f"{rel}/{name}"
+            rows.append([path, st.st_size, st.st_mtime_ns])
+    rows.sort()
     return rows
 
 
-# One index per (folder, cache file) per process, rebuilt when the folder changes.
-_CACHE: dict[tuple[str, str], KbIndex] = {}
+# One index per (folder, cache file) per process, rebuilt when the folder changes, with
+# the monotonic time it was last compared with the folder.
+_CACHE: dict[tuple[str, str], tuple[KbIndex, float]] = {}
 _LOCK = threading.Lock()
 
 
-def open_index(folder: Path, cache_file: Path | None, *, rebuild: bool = False) -> KbIndex:
+def open_index(
+    folder: Path,
+    cache_file: Path | None,
+    *,
+    rebuild: bool = False,
+    max_age: float = 0.0,
+    clock: Callable[[], float] = time.monotonic,
+) -> KbIndex:
     """The current index of `folder`: from memory, else from `cache_file`, else built
-    (and then stored in `cache_file`). `rebuild` builds it anew in any case."""
+    (and then stored in `cache_file`). `rebuild` builds it anew in any case.
+
+    The folder is compared with the index at most every `max_age` seconds: reading the
+    sizes and times of a thousand files takes milliseconds, which a burst of new tickets
+    should not pay each time.
+    """
     key = (str(folder), str(cache_file or ""))
-    signature = folder_signature(folder)
     with _LOCK:
-        index = None if rebuild else _CACHE.get(key)
-        if index is not None and index.signature == signature:
-            return index
+        kept = None if rebuild else _CACHE.get(key)
+        now = clock()
+        if kept is not None and now - kept[1] < max_age:
+            return kept[0]
+        signature = folder_signature(folder)
+        if kept is not None and kept[0].signature == signature:
+            _CACHE[key] = (kept[0], now)
+            return kept[0]
+        index = None
         if not rebuild and cache_file is not None:
             index = _read_cache(cache_file, signature)
         if index is None:
             index = KbIndex.build(folder, signature)
             if cache_file is not None:
                 _write_cache(cache_file, index)
-        _CACHE[key] = index
+        _CACHE[key] = (index, now)
         return index
 
 

@@ -34,9 +34,14 @@ from inboxd.workflow.kb_search import Hit, KbIndex, open_index, pick_translation
 _QUESTION_CHARS = 2000
 
 
-def kb_index(config: Config, *, rebuild: bool = False) -> KbIndex:
+# How often, at most, the daemon looks whether an article file changed.
+CHECK_SECONDS = 2.0
+
+
+def kb_index(config: Config, *, rebuild: bool = False, max_age: float = 0.0) -> KbIndex:
     """The KB of this configuration, indexed (kept in memory and in data_dir)."""
-    return open_index(config.kb_dir, config.data_dir / "kb-index.json", rebuild=rebuild)
+    cache = config.data_dir / "kb-index.json"
+    return open_index(config.kb_dir, cache, rebuild=rebuild, max_age=max_age)
 
 
 def article_url(config: Config, slug: str, language: str) -> str:
@@ -49,7 +54,7 @@ def suggest(config: Config, question: str, language: str | None = None) -> list[
     cfg = config.kb
     if not cfg.enabled or cfg.suggestions <= 0:
         return []
-    index = kb_index(config)
+    index = kb_index(config, max_age=CHECK_SECONDS)
     hits = index.search(question, limit=50, public_only=True)
     # Without a language of its own (no CJK), a question speaks the language of the
     # article it matched best: a German question matches German text.

@@ -78,11 +78,16 @@ def _stemmer(algorithm: str) -> Stemmer.Stemmer:
     return Stemmer.Stemmer(algorithm)
 
 
+# After the fold, variants that Simplified writers use side by side: OpenCC turns 帳戶
+# into 帐户, while mainland articles write 账户 (both are correct Simplified).
+_VARIANTS = str.maketrans({"帐": "账"})
+
+
 def normalize(text: str) -> str:
     """NFKC, casefold, and Traditional Chinese folded to Simplified."""
     text = unicodedata.normalize("NFKC", text).casefold()
     if _HAN.search(text):
-        text = _converter().convert(text)
+        text = _converter().convert(text).translate(_VARIANTS)
     return text
 
 
