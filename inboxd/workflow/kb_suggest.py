@@ -15,6 +15,9 @@ transaction.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 from sqlmodel import Session, col, select
 
 from inboxd.agents import notify
@@ -44,8 +47,27 @@ def kb_index(config: Config, *, rebuild: bool = False, max_age: float = 0.0) -> 
     return open_index(config.kb_dir, cache, rebuild=rebuild, max_age=max_age)
 
 
-def article_url(config: Config, slug: str, language: str) -> str:
-    return f"{config.inboxd.web_base_url.rstrip('/')}/kb/{slug}?lang={language}"
+def article_url(config: Config, slug: str, language: str, token: str = "") -> str:
+    """The article's public page; with `token` (see `solve_token`), the page offers
+    "this answered my question" for the ticket it was suggested on."""
+    url = f"{config.inboxd.web_base_url.rstrip('/')}/kb/{slug}?lang={language}"
+    return f"{url}&t={token}" if token else url
+
+
+def solve_token(secret: bytes, ticket_id: int, slug: str) -> str:
+    """Names one ticket and one suggested article, unguessably: '42-<mac>'."""
+    mac = hmac.new(secret, f"kb-solve:{ticket_id}:{slug}".encode(), hashlib.sha256)
+    return f"{ticket_id}-{mac.hexdigest()[:24]}"
+
+
+def read_solve_token(secret: bytes, token: str, slug: str) -> int | None:
+    """The ticket a `solve_token` names for this slug, or None for any other text."""
+    number, _, _mac = token.partition("-")
+    if not number.isdigit() or len(number) > 10:
+        return None
+    ticket_id = int(number)
+    expected = solve_token(secret, ticket_id, slug)
+    return ticket_id if hmac.compare_digest(expected, token) else None
 
 
 def suggest(config: Config, question: str, language: str | None = None) -> list[Hit]:
@@ -99,7 +121,12 @@ def acknowledge(
                     {
                         "title": h.article.title,
                         "summary": h.article.summary,
-                        "url": article_url(rt.config, h.article.slug, h.article.language),
+                        "url": article_url(
+                            rt.config,
+                            h.article.slug,
+                            h.article.language,
+                            solve_token(rt.secret_key, ticket.id or 0, h.article.slug),
+                        ),
                     }
                     for h in hits
                 ],
@@ -150,6 +177,21 @@ def solved_by_reply(
     store.record_event(
         session, ticket, msg.sender.email, "self_service", "reply", article, message_pk=message_pk
     )
+    return True
+
+
+def solved_on_page(session: Session, ticket_id: int, slug: str) -> bool:
+    """ "This answered my question" on the article page of a suggestion: the ticket is
+    solved as self-service, as by `#solved`. False when there is nothing to do (the
+    ticket is solved already, or the article was not suggested on it)."""
+    ticket = session.get(Ticket, ticket_id)
+    if ticket is None or ticket.merged_into is not None or ticket.status in ("solved", "closed"):
+        return False
+    key = next((k for k in _suggested(session, ticket) if k.split(":", 1)[0] == slug), None)
+    if key is None:
+        return False
+    actions.set_status(session, ticket, "solved", ticket.requester)
+    store.record_event(session, ticket, ticket.requester, "self_service", "page", key)
     return True
 
 
