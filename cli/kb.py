@@ -7,11 +7,12 @@ from typing import Annotated
 
 import typer
 
-from cli.common import ConfigOption, JsonOption, err, errors, print_json, table
+from cli.common import ConfigOption, JsonOption, err, errors, open_rt, print_json, table
 from inboxd import config as config_mod
 from inboxd.config import Config
+from inboxd.db import session_scope
 from inboxd.workflow.kb_search import KbIndex
-from inboxd.workflow.kb_suggest import article_url, kb_index
+from inboxd.workflow.kb_suggest import article_counts, article_url, kb_index
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -33,22 +34,54 @@ def _open(config: Path | None, *, rebuild: bool = False) -> tuple[Config, KbInde
 
 
 @app.command("list")
-def list_(config: ConfigOption = None, json: JsonOption = False) -> None:
+def list_(
+    stats: Annotated[
+        bool, typer.Option("--stats", help="Also how often each was suggested and helped.")
+    ] = False,
+    config: ConfigOption = None,
+    json: JsonOption = False,
+) -> None:
     """Every article: slug, language, visibility, title (files that cannot be read are
-    named on stderr, with why).
+    named on stderr, with why). With --stats, from the database's events: how many
+    acknowledgements suggested it and how many tickets it solved (self-service).
 
-    Example: inboxd kb list --json
+    Example: inboxd kb list --stats --json
     """
     with errors():
         cfg, index = _open(config)
+        counts: dict[str, dict[str, int]] = {}
+        if stats:
+            rt = open_rt(config)
+            with session_scope(rt.engine) as session:
+                counts = article_counts(session)
+        zero = {"suggested": 0, "solved": 0}
         if json:
-            print_json([{**_row(a), "path": a.path} for a in index.articles])
+            print_json(
+                [
+                    {
+                        **_row(a),
+                        "path": a.path,
+                        **({**zero, **counts.get(a.key, {})} if stats else {}),
+                    }
+                    for a in index.articles
+                ]
+            )
             return
         if not index.articles:
             err(f"no articles in {cfg.kb_dir}")
             return
-        rows = [[a.slug, a.language, a.visibility, a.title] for a in index.articles]
-        table(["SLUG", "LANGUAGE", "VISIBILITY", "TITLE"], rows, [24, 8, 10, 50])
+        headers = ["SLUG", "LANGUAGE", "VISIBILITY", "TITLE"]
+        rows: list[list[object]] = [
+            [a.slug, a.language, a.visibility, a.title] for a in index.articles
+        ]
+        widths = [24, 8, 10, 50]
+        if stats:
+            headers += ["SUGGESTED", "SOLVED"]
+            widths += [9, 6]
+            for a, row in zip(index.articles, rows, strict=True):
+                found = counts.get(a.key, zero)
+                row += [found["suggested"], found["solved"]]
+        table(headers, rows, widths)
 
 
 @app.command("show")

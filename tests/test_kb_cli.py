@@ -80,3 +80,22 @@ def test_an_empty_knowledge_base_says_so(tmp_path: Path) -> None:
     code, out, err = run("kb", "list", "--config", str(path))
     assert code == 0 and out == ""
     assert "no articles in" in err
+
+
+def test_list_stats_counts_suggestions_and_self_service_solves(cfg: Path, tmp_path: Path) -> None:
+    question = tmp_path / "question.eml"
+    question.write_bytes(
+        b"From: Carol <carol@example.org>\r\nTo: support@example.com\r\n"
+        b"Subject: Forgot my password\r\nMessage-ID: <q1@example.org>\r\n\r\n"
+        b"How do I reset my password?\r\n"
+    )
+    code, _, _ = run("ingest", str(question), "--config", str(cfg))
+    assert code == 0
+    code, out, _ = run("kb", "list", "--stats", "--json", "--config", str(cfg))
+    assert code == 0
+    rows = {(r["slug"], r["language"]): r for r in json.loads(out)}
+    assert rows[("reset-password", "en")]["suggested"] == 1
+    assert rows[("reset-password", "en")]["solved"] == 0
+    assert rows[("track-order", "en")]["suggested"] == 0
+    code, out, _ = run("kb", "list", "--stats", "--config", str(cfg))
+    assert out.splitlines()[0].split()[-2:] == ["SUGGESTED", "SOLVED"]

@@ -195,6 +195,23 @@ def solved_on_page(session: Session, ticket_id: int, slug: str) -> bool:
     return True
 
 
+def article_counts(session: Session) -> dict[str, dict[str, int]]:
+    """Per article ('slug:language'): how many acknowledgements suggested it, and how
+    many tickets its reader solved with it (by `#solved` or on its page). From events."""
+    counts: dict[str, dict[str, int]] = {}
+    rows = session.exec(
+        select(Event.type, Event.to_value).where(
+            col(Event.type).in_(("kb_suggested", "self_service"))
+        )
+    )
+    for type_, value in rows:
+        for key in (value or "").split(",") if type_ == "kb_suggested" else [value or ""]:
+            if key:
+                row = counts.setdefault(key, {"suggested": 0, "solved": 0})
+                row["suggested" if type_ == "kb_suggested" else "solved"] += 1
+    return counts
+
+
 def _suggested(session: Session, ticket: Ticket) -> list[str]:
     """The article keys the ticket's acknowledgement suggested ('slug:language')."""
     row = session.exec(
