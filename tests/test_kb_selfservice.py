@@ -131,9 +131,11 @@ def test_a_chinese_question_gets_the_article_and_the_requesters_solved_closes_it
 # --- around it ---------------------------------------------------------------------------
 
 
-@pytest.fixture
-def kb_rt(tmp_path: Path) -> Iterator[Runtime]:
-    runtime = open_runtime(make_config(tmp_path, kb=kb_config(tmp_path)))
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def kb_rt(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Runtime]:
+    """A runtime with the sample KB, on SQLite and on PostgreSQL."""
+    url = request.getfixturevalue("pg_url") if request.param == "postgresql" else ""
+    runtime = open_runtime(make_config(tmp_path, url, kb=kb_config(tmp_path)))
     yield runtime
     runtime.engine.dispose()
 
