@@ -36,12 +36,14 @@ from inboxd.workflow.kb_articles import Article, load_articles, plain_text  # no
 from inboxd.workflow.kb_search import KbIndex, folder_signature, open_index  # noqa: E402
 
 
-def questions() -> list[tuple[str, str, str]]:
+def questions(off_topic: bool = False) -> list[tuple[str, str, str]]:
+    """The labelled questions; with `off_topic`, only those no article answers ('-')."""
     rows = []
     for line in (ROOT / "bench" / "kb_questions.tsv").read_text(encoding="utf-8").splitlines():
         if line.strip() and not line.startswith("#"):
             language, slug, text = line.split("\t", 2)
-            rows.append((language, slug, text))
+            if (slug == "-") == off_topic:
+                rows.append((language, slug, text))
     return rows
 
 
@@ -133,6 +135,26 @@ def main() -> int:
     for lang, slug, text in misses:
         print(f"  inboxd miss ({lang}): {text!r} -> {distinct(systems['inboxd'](text))[:3]}, "
               f"wanted {slug}")  # fmt: skip
+
+    # What `[kb] min_score` lets through: the right article first, and off-topic mail.
+    off = questions(off_topic=True)
+    from inboxd.config import KbSection
+
+    threshold = KbSection().min_score
+    right, wrong = [], []
+    for _lang, slug, text in rows:
+        hits = index.search(text, public_only=True)
+        if hits and hits[0].article.slug == slug:
+            right.append(hits[0].score)
+    for _lang, _slug, text in off:
+        hits = index.search(text, public_only=True)
+        wrong.append(hits[0].score if hits else 0.0)
+    passed = sum(s >= threshold for s in right)
+    noise = sum(s >= threshold for s in wrong)
+    print(f"\nmin_score {threshold}: {passed} of {len(rows)} questions get their article suggested "
+          f"first; {noise} of {len(off)} off-topic questions get a suggestion")  # fmt: skip
+    print(f"  right first-hit scores: min {min(right):.2f}, median {statistics.median(right):.2f}; "
+          f"off-topic best scores: max {max(wrong):.2f}")  # fmt: skip
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "kb"

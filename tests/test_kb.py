@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from inboxd.config import KbSection
 from inboxd.workflow import kb_articles, kb_search, kb_text
 from inboxd.workflow.kb_search import KbIndex, open_index
 
@@ -219,7 +220,7 @@ def test_the_folder_is_looked_at_no_more_often_than_max_age(kb: Path) -> None:
 
 
 def test_the_labelled_questions_find_their_articles() -> None:
-    # bench/kb_questions.tsv: 64 questions in four languages, each with the sample article
+    # bench/kb_questions.tsv: 68 questions in five languages, each with the sample article
     # that answers it (bench/kb_search.py prints the scores and the baselines').
     index = KbIndex.build(ROOT / "data" / "kb")
     rows = [
@@ -227,11 +228,16 @@ def test_the_labelled_questions_find_their_articles() -> None:
         for line in (ROOT / "bench" / "kb_questions.tsv").read_text(encoding="utf-8").splitlines()
         if line.strip() and not line.startswith("#")
     ]
+    off_topic = [question for _, slug, question in rows if slug == "-"]
+    rows = [row for row in rows if row[1] != "-"]
     assert len(rows) >= 60 and len({lang for lang, _, _ in rows}) >= 4
+    # No off-topic question reaches the default min_score: an acknowledgement stays quiet.
+    threshold = KbSection().min_score
+    assert all(h.score < threshold for q in off_topic for h in index.search(q, public_only=True))
     firsts, threes = 0, 0
     for _lang, slug, question in rows:
         found = list(dict.fromkeys(h.article.slug for h in index.search(question)))
         firsts += found[:1] == [slug]
         threes += slug in found[:3]
-    assert firsts / len(rows) >= 0.9  # 0.95 when written
-    assert threes / len(rows) >= 0.95  # 0.98 when written
+    assert firsts / len(rows) >= 0.9  # 0.96 when written
+    assert threes / len(rows) >= 0.95  # 0.99 when written
