@@ -20,7 +20,7 @@ import math
 import os
 import threading
 import time
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -80,7 +80,7 @@ class KbIndex:
         for number, article in enumerate(loaded.articles):
             title = kb_text.terms(" ".join([article.title, *article.tags]), article.language)
             body = kb_text.terms(plain_text(article), article.language)
-            weighted: Counter[str] = Counter()
+            weighted: dict[str, float] = defaultdict(float)
             for term in title:
                 weighted[term] += TITLE_WEIGHT
             for term in body:
@@ -223,6 +223,9 @@ def open_index(
             index = _read_cache(cache_file, signature)
         if index is None:
             index = KbIndex.build(folder, signature)
+            for problem in index.problems:
+                # The admin who saved a broken article finds why in the log.
+                log.warning("kb article skipped: %s", problem)
             if cache_file is not None:
                 _write_cache(cache_file, index)
         _CACHE[key] = (index, now)
