@@ -238,3 +238,15 @@ def test_a_follow_up_of_a_closed_ticket_gets_no_suggestions(kb_rt: Runtime) -> N
     assert result.result == "created" and result.ticket != number
     assert ticket(kb_rt, result.ticket).followup_of == number
     assert events(kb_rt, result.ticket, "kb_suggested") == []
+
+
+def test_after_an_agents_public_reply_solved_is_only_text(kb_rt: Runtime) -> None:
+    from inboxd.agents import operations
+
+    number = _suggested_ticket(kb_rt)
+    operations.post_reply(kb_rt, number, "bob@example.com", "Try this.", note=False, source="t")
+    to = token_address(SUPPORT, make_token(kb_rt.secret_key, number))
+    pipeline.ingest(kb_rt, mail(to=to, subject="Re: password", body="#solved"), "test")
+    assert ticket(kb_rt, number).status != "solved"
+    assert events(kb_rt, number, "self_service") == []
+    assert "notify:customer" in [p for p, _ in outbox(kb_rt, number)]  # the agent hears of it

@@ -153,7 +153,8 @@ def solved_by_reply(
 
     Only the verified requester counts: the reply must prove it received our mail (a
     customer reply token, or a Message-ID inboxd generated) and come from the requester,
-    so a stranger who copies the subject, or forges `From:` alone, solves nothing.
+    so a stranger who copies the subject, or forges `From:` alone, solves nothing. Nor
+    does it once an agent has replied in public (then it is not self-service).
     `#solved 2` or `#solved SLUG` names the article; plain `#solved` means the first.
     """
     if decision.ticket_id is None or not decision.may_add_participants:
@@ -170,7 +171,7 @@ def solved_by_reply(
     if call is None:
         return False
     suggested = _suggested(session, ticket)
-    if not suggested:
+    if not suggested or _answered_by_agent(session, ticket):
         return False
     article = _named(suggested, call.args[0] if call.args else "")
     actions.set_status(session, ticket, "solved", msg.sender.email)
@@ -188,7 +189,7 @@ def solved_on_page(session: Session, ticket_id: int, slug: str) -> bool:
     if ticket is None or ticket.merged_into is not None or ticket.status in ("solved", "closed"):
         return False
     key = next((k for k in _suggested(session, ticket) if k.split(":", 1)[0] == slug), None)
-    if key is None:
+    if key is None or _answered_by_agent(session, ticket):
         return False
     actions.set_status(session, ticket, "solved", ticket.requester)
     store.record_event(session, ticket, ticket.requester, "self_service", "page", key)
@@ -210,6 +211,17 @@ def article_counts(session: Session) -> dict[str, dict[str, int]]:
                 row = counts.setdefault(key, {"suggested": 0, "solved": 0})
                 row["suggested" if type_ == "kb_suggested" else "solved"] += 1
     return counts
+
+
+def _answered_by_agent(session: Session, ticket: Ticket) -> bool:
+    """Self-service is a solve no agent had a hand in: after a public agent reply, the
+    customer's `#solved` is only text for that agent to read."""
+    replied = session.exec(
+        select(Message.id).where(
+            Message.ticket_id == ticket.id, Message.direction == "out", Message.kind == "reply"
+        )
+    ).first()
+    return replied is not None
 
 
 def _suggested(session: Session, ticket: Ticket) -> list[str]:
