@@ -250,3 +250,61 @@ def test_after_an_agents_public_reply_solved_is_only_text(kb_rt: Runtime) -> Non
     assert ticket(kb_rt, number).status != "solved"
     assert events(kb_rt, number, "self_service") == []
     assert "notify:customer" in [p for p, _ in outbox(kb_rt, number)]  # the agent hears of it
+
+
+# --- #kb SLUG, for agents -------------------------------------------------------------------
+
+
+@pytest.fixture
+def kb_agent_rt(kb_rt: Runtime) -> Runtime:
+    """The runtime as an entry point opens it: `#kb` wired to the knowledge base."""
+    from dataclasses import replace
+
+    from inboxd.workflow.kb_suggest import article_text
+
+    return replace(kb_rt, kb_article_text=article_text(kb_rt.config))
+
+
+def test_kb_inserts_the_articles_title_summary_and_link_into_the_reply(
+    kb_agent_rt: Runtime,
+) -> None:
+    from inboxd.agents import operations
+
+    number = new_ticket(kb_agent_rt, "发票问题", "请问发票在哪里下载？")
+    outcome = operations.run_commands(kb_agent_rt, number, "#kb download-invoice", None, "cli")
+    assert outcome.result.changes == ["article inserted"]
+    reply = [text for purpose, text in outbox(kb_agent_rt, number) if purpose == "reply"]
+    assert len(reply) == 1
+    # The ticket is in Chinese: the Simplified translation, with its public link.
+    assert "下载发票和收据" in reply[0] and "/kb/download-invoice?lang=zh-Hans" in reply[0]
+
+
+def test_kb_refuses_an_unknown_or_internal_article_and_applies_nothing(
+    kb_agent_rt: Runtime,
+) -> None:
+    from inboxd.agents import operations
+    from inboxd.agents.operations import InvalidCommands
+
+    number = new_ticket(kb_agent_rt, "Question", "Hello")
+    for slug in ("no-such-article", "escalation-playbook"):
+        with pytest.raises(InvalidCommands) as refused:
+            operations.run_commands(kb_agent_rt, number, f"#pending\n#kb {slug}", None, "cli")
+        assert "no public article" in str(refused.value.errors)
+    assert ticket(kb_agent_rt, number).status == "new"
+
+
+def test_kb_by_mail_from_an_agent_goes_into_the_relayed_reply(kb_agent_rt: Runtime) -> None:
+    number = new_ticket(kb_agent_rt, "Forgot my password", "Help, I cannot sign in.")
+    with session_scope(kb_agent_rt.engine) as session:
+        from inboxd.agents.directory import get_agent
+
+        bob = get_agent(session, "bob@example.com")
+        assert bob.id is not None
+        token = make_token(kb_agent_rt.secret_key, number, bob.id)
+    body = "#kb reset-password\n\nThis should help.\n"
+    to = token_address(SUPPORT, token)
+    raw = mail(sender="Bob <bob@example.com>", to=to, subject="Re: Forgot my password", body=body)
+    pipeline.ingest(kb_agent_rt, raw, "test")
+    relayed = [text for purpose, text in outbox(kb_agent_rt, number) if purpose == "reply"]
+    assert len(relayed) == 1
+    assert "This should help." in relayed[0] and "Reset a forgotten password" in relayed[0]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 
 from sqlmodel import Session, col, select
 
@@ -68,6 +69,23 @@ def read_solve_token(secret: bytes, token: str, slug: str) -> int | None:
     ticket_id = int(number)
     expected = solve_token(secret, ticket_id, slug)
     return ticket_id if hmac.compare_digest(expected, token) else None
+
+
+def article_text(config: Config) -> Callable[[str, str | None, str], str | None]:
+    """What `#kb SLUG [LANGUAGE]` inserts into an agent's reply (Runtime.kb_article_text):
+    a public article's title, summary and link, in the language asked for, else the
+    language of the ticket's subject where the article has it."""
+
+    def text(slug: str, language: str | None, subject: str) -> str | None:
+        index = kb_index(config, max_age=CHECK_SECONDS)
+        public = [a for a in index.translations(slug) if a.public]
+        article = pick_translation(public, language or kb_text.detect_language(subject))
+        if article is None:
+            return None
+        url = article_url(config, article.slug, article.language)
+        return f"{article.title}\n{article.summary}\n{url}"
+
+    return text
 
 
 def suggest(config: Config, question: str, language: str | None = None) -> list[Hit]:
