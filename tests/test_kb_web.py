@@ -187,3 +187,12 @@ def test_the_help_centre_renders_in_chromium_with_script_off(browser: Any, kb_rt
         assert page.locator("h1").inner_text().startswith("忘记密码")
         assert page.locator("script").count() == 0
         context.close()
+
+
+def test_the_browsers_language_picks_the_translation(web: TestClient) -> None:
+    taiwan = web.get("/kb", headers={"Accept-Language": "zh-TW,zh;q=0.9,en;q=0.5"}).text
+    assert "忘記密碼怎麼辦：重設密碼" in taiwan
+    german = web.get("/kb/reset-password", headers={"Accept-Language": "de-DE,de;q=0.9"}).text
+    assert "Vergessenes Passwort zurücksetzen" in german
+    chosen = web.get("/kb/reset-password?lang=en", headers={"Accept-Language": "de"}).text
+    assert "Reset a forgotten password" in chosen  # an explicit choice wins

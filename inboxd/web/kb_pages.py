@@ -57,6 +57,7 @@ def build_router(rt: Runtime, clock: Callable[[], float] = time.time) -> APIRout
         agent = _agent_or_none(request)
         kb = index()
         q, lang = q.strip()[:_QUERY_CHARS], lang.strip()[:20]
+        browser = _browser_language(request)
         if q:
             hits = kb.search(q, limit=50, public_only=agent is None)
             # A question in Chinese or Japanese is answered in its own script.
@@ -64,7 +65,7 @@ def build_router(rt: Runtime, clock: Callable[[], float] = time.time) -> APIRout
             found = _one_per_slug(kb, [h.article for h in hits], wanted, agent)
         else:
             by_title = sorted(kb.articles, key=lambda a: a.title.casefold())
-            found = _one_per_slug(kb, by_title, lang or "en", agent)
+            found = _one_per_slug(kb, by_title, lang or browser, agent)
         return page(
             request,
             rt,
@@ -83,7 +84,7 @@ def build_router(rt: Runtime, clock: Callable[[], float] = time.time) -> APIRout
         agent = _agent_or_none(request)
         kb = index()
         visible = [a for a in kb.translations(slug) if a.public or agent is not None]
-        shown = pick_translation(visible, lang.strip()[:20] or None)
+        shown = pick_translation(visible, lang.strip()[:20] or _browser_language(request))
         if shown is None:
             return _missing(request, rt)
         ticket_id = read_solve_token(rt.secret_key, t, slug) if t else None
@@ -126,6 +127,22 @@ def build_router(rt: Runtime, clock: Callable[[], float] = time.time) -> APIRout
         return Response(status_code=303, headers={"Location": done})
 
     return router
+
+
+# Browsers name Chinese by region; the articles by script.
+_SCRIPTS = {
+    **dict.fromkeys(("zh-tw", "zh-hk", "zh-mo", "zh-hant"), "zh-Hant"),
+    **dict.fromkeys(("zh", "zh-cn", "zh-sg", "zh-hans"), "zh-Hans"),
+}
+
+
+def _browser_language(request: Request) -> str:
+    """The reader's first language from Accept-Language ('en' when none is given)."""
+    first = request.headers.get("accept-language", "").split(",", 1)[0]
+    tag = first.split(";", 1)[0].strip().lower()[:20]
+    if not tag or tag == "*":
+        return "en"
+    return _SCRIPTS.get(tag, tag.split("-", 1)[0])
 
 
 def _agent_or_none(request: Request) -> SignedIn | None:
