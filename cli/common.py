@@ -7,6 +7,7 @@ import logging
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,6 +16,7 @@ import typer
 from inboxd import config as config_mod
 from inboxd.errors import InboxdError
 from inboxd.runtime import Runtime, open_runtime
+from inboxd.workflow import kb_suggest
 
 ConfigOption = Annotated[
     Path | None,
@@ -39,7 +41,8 @@ def errors() -> Iterator[None]:
 
 def open_rt(config_path: Path | None) -> Runtime:
     cfg = config_mod.load(config_path)
-    rt = open_runtime(cfg)
+    # The composition root: `#kb` reaches the knowledge base through the runtime.
+    rt = replace(open_runtime(cfg), kb_article_text=kb_suggest.article_text(cfg))
     _log_to_file(cfg.data_dir / "inboxd.log")
     return rt
 

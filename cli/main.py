@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from cli import admin, agents, mail, report, rules, sla, tickets
+from cli import admin, agents, kb, mail, report, rules, sla, tickets
 
 app = typer.Typer(
     name="inboxd",
@@ -22,6 +22,7 @@ agents.register(app)
 report.register(app)
 sla.register(app)
 rules.register(app)
+kb.register(app)
 
 
 def main() -> None:

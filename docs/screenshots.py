@@ -1,10 +1,12 @@
 """Take the README's screenshots of the web view from a real run.
 
     python docs/screenshots.py          # writes docs/ticket-list.png, docs/ticket-page.png
+    python docs/screenshots.py kb       # writes docs/kb.png (the help centre, /kb)
 
 Mail goes through the real pipeline into a throwaway SQLite database, agents act through
 the same operations as the web view, and headless Chromium (Debian's /usr/bin/chromium,
-driven by Playwright) photographs the pages served by the real app.
+driven by Playwright) photographs the pages served by the real app. Chinese text needs a
+CJK font (Debian: `apt-get install fonts-wqy-microhei`), or it shows as boxes.
 """
 
 from __future__ import annotations
@@ -82,5 +84,27 @@ def main() -> None:
     print(f"wrote {HERE / 'ticket-list.png'} and {HERE / 'ticket-page.png'}")
 
 
+def help_centre() -> None:
+    """/kb searched for 忘記密碼 over the shipped sample articles, script off."""
+    with tempfile.TemporaryDirectory() as tmp:
+        kb = {"dir": str(HERE.parent / "data" / "kb")}
+        rt = open_runtime(make_config(Path(tmp), inboxd={"support_name": "Example Support"}, kb=kb))
+        with web_server(rt) as base, sync_playwright() as driver:
+            browser = driver.chromium.launch(
+                executable_path=chromium_path(), headless=True, args=["--no-sandbox"]
+            )
+            context = browser.new_context(
+                java_script_enabled=False, viewport={"width": 1100, "height": 600}
+            )
+            page = context.new_page()
+            page.goto(f"{base}/kb?q=%E5%BF%98%E8%A8%98%E5%AF%86%E7%A2%BC")  # 忘記密碼
+            page.screenshot(path=str(HERE / "kb.png"), full_page=True)
+            browser.close()
+    print(f"wrote {HERE / 'kb.png'}")
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["kb"]:
+        help_centre()
+    else:
+        main()

@@ -290,6 +290,13 @@ class RuleEntry(_Section):
         if self.after and not self.since:
             raise ValueError(f"rule {self.name!r}: a time rule needs since (created, ...)")
         return self
+class KbSection(_Section):
+    """The knowledge base and its suggestions in acknowledgements (SPEC §10.6)."""
+
+    enabled: bool = True
+    dir: str = ""  # "" = data_dir/kb
+    suggestions: int = Field(default=3, ge=0, le=10)
+    min_score: float = Field(default=4.0, ge=0)
 
 
 class Config(_Section):
@@ -305,6 +312,7 @@ class Config(_Section):
     calendars: tuple[CalendarEntry, ...] = ()
     sla: tuple[SlaEntry, ...] = ()
     rules: tuple[RuleEntry, ...] = ()
+    kb: KbSection = KbSection()
     base_dir: Path = Path(".")
     source: str = "embedded defaults"
 
@@ -321,6 +329,10 @@ class Config(_Section):
     def database_url(self) -> str:
         url = self.inboxd.database_url
         return url or f"sqlite:///{self.data_dir / 'inboxd.db'}"
+
+    @property
+    def kb_dir(self) -> Path:
+        return self.path(self.kb.dir) if self.kb.dir else self.data_dir / "kb"
 
     @property
     def support_addresses(self) -> tuple[str, ...]:

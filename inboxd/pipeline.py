@@ -42,6 +42,7 @@ from inboxd.tickets import actions, store
 from inboxd.tickets.dedupe import find_copy, fingerprint
 from inboxd.tickets.threader import ThreadDecision, find_ticket, known_keys, tickets_waiting_for
 from inboxd.tickets.tokens import is_ours
+from inboxd.workflow import kb_suggest
 
 log = logging.getLogger(__name__)
 
@@ -350,7 +351,9 @@ def _follow_up(
         )
         return
     if created:
-        notify.acknowledge(session, rt, ticket, msg, kind)
+        kb_suggest.acknowledge(session, rt, ticket, msg, kind)
+    elif kb_suggest.solved_by_reply(session, ticket, msg, decision, message_pk):
+        return  # the requester's own `#solved` (SPEC §10.6): no agent is told
     # Without active agents there is nobody to notify (agents_for would find none).
     if not agents:
         return

@@ -10,6 +10,7 @@ import contextlib
 import os
 import secrets
 import threading
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,10 @@ class Runtime:
     # instead of polling SQLite's busy handler (which sleeps in steps of up to 100 ms and
     # gave SMTP accepts a 1 s tail behind the ingest worker). PostgreSQL needs none.
     write_lock: AbstractContextManager[Any] = field(default_factory=contextlib.nullcontext)
+    # What `#kb SLUG` inserts into a reply: (slug, language or None, the ticket's subject)
+    # -> the article's title, summary and link, or None. It comes from the knowledge base
+    # (workflow/, above the command registry), so an entry point sets it (cli.common).
+    kb_article_text: Callable[[str, str | None, str], str | None] | None = None
 
     @property
     def attachments_dir(self) -> Path:

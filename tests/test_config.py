@@ -42,6 +42,7 @@ def test_every_config_key_is_documented_in_the_sample() -> None:
         "calendars": config.CalendarEntry,
         "sla": config.SlaEntry,
         "rules": config.RuleEntry,
+        "kb": config.KbSection,
     }
     secret_variants = ("password", "password_file", "secret_key", "secret_key_env")
     for section, model in sections.items():

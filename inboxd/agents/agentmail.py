@@ -100,6 +100,7 @@ def handle(
             source="email",
             about_message_pk=about,
             macros_dir=macros_dir(rt),
+            kb=rt.kb_article_text,
         )
         if not result.ok:
             _hold(session, message, "invalid command block")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from datetime import UTC, timedelta
 from typing import Any
 
@@ -42,10 +43,16 @@ from inboxd.tickets.tokens import is_ours, make_token, token_address
 
 
 def acknowledge(
-    session: Session, rt: Runtime, ticket: Ticket, msg: ParsedMessage, kind: Classification
+    session: Session,
+    rt: Runtime,
+    ticket: Ticket,
+    msg: ParsedMessage,
+    kind: Classification,
+    extra: Callable[[Session, Ticket, ParsedMessage], str] | None = None,
 ) -> str | None:
     """Queue the acknowledgement of a new ticket, unless one must not be sent; return its
-    Message-ID."""
+    Message-ID. `extra` gives more text for it (the knowledge base's suggestions, from
+    the room above); it is called only for an acknowledgement that will be sent."""
     cfg = rt.config.inboxd
     sender = msg.sender
     if not cfg.acknowledge or kind.kind != "customer" or sender is None or msg.sender_ambiguous:
@@ -83,6 +90,7 @@ def acknowledge(
             "subject": ticket.subject,
             "status_url": status_url(cfg.web_base_url, rt.secret_key, ticket.id),
             "support_name": cfg.support_name,
+            "extra": extra(session, ticket, msg) if extra is not None else "",
         },
         cfg.templates_dir,
     )

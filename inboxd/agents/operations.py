@@ -59,7 +59,15 @@ def run_commands(
         if not agent.active:
             raise InboxdError(f"{agent.email} is not an active agent")
         actor = Actor(agent.email, agent.id, agent.role)
-        result = run_block(session, ticket, actor, calls, source=source, macros_dir=macros_dir(rt))
+        result = run_block(
+            session,
+            ticket,
+            actor,
+            calls,
+            source=source,
+            macros_dir=macros_dir(rt),
+            kb=rt.kb_article_text,
+        )
         if not result.ok:
             raise InvalidCommands(result.errors)
         if result.inserted_text.strip():

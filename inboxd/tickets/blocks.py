@@ -6,6 +6,7 @@ Shared by the registry (commands.py), the commands themselves (handlers.py) and 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlmodel import Session
@@ -36,6 +37,7 @@ class Block:
     source: str  # email | cli | web | api | rule
     about_message_pk: int | None = None  # the message the agent replied to (#split, #move)
     macros_dir: str = ""
+    kb: Callable[[str, str | None, str], str | None] | None = None  # see Runtime
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
     note: bool = False
     public: bool = False

@@ -36,6 +36,25 @@ class Command:
     apply: Callable[[Block, Any], None]
 
 
+# --- #kb: a knowledge-base article's title, summary and link in the reply -------------
+
+
+def _kb_parse(block: Block, args: tuple[str, ...]) -> str:
+    if not 1 <= len(args) <= 2:
+        raise CommandError("expects an article's slug, and optionally a language")
+    if block.kb is None:
+        raise CommandError("the knowledge base is not available here")
+    text = block.kb(args[0].lower(), args[1] if len(args) > 1 else None, block.ticket.subject)
+    if text is None:
+        raise CommandError(f"no public article {args[0]!r} (inboxd kb list)")
+    return text
+
+
+def _kb_apply(block: Block, text: str) -> None:
+    block.inserted_text.append(text)
+    block.changes.append("article inserted")
+
+
 # --- macros: canned replies that may hold commands of the registry themselves ---------
 
 
@@ -187,6 +206,14 @@ COMMANDS: dict[str, Command] = {
             _macro_apply,
         ),
         Command(
+            "kb",
+            {},
+            "#kb SLUG",
+            "inserts the knowledge-base article's title, summary and link",
+            _kb_parse,
+            _kb_apply,
+        ),
+        Command(
             "split",
             {},
             "#split",
@@ -254,9 +281,11 @@ def run_block(
     source: str,
     about_message_pk: int | None = None,
     macros_dir: str = "",
+    kb: Callable[[str, str | None, str], str | None] | None = None,
 ) -> BlockResult:
-    """Check every call, then apply them all in order; or apply nothing and say why."""
-    block = Block(session, ticket, actor, source, about_message_pk, macros_dir)
+    """Check every call, then apply them all in order; or apply nothing and say why.
+    `kb` gives `#kb` its article text (Runtime.kb_article_text)."""
+    block = Block(session, ticket, actor, source, about_message_pk, macros_dir, kb)
     parsed: list[tuple[Command, Any]] = []
     errors: list[tuple[str, str]] = []
     for call in calls:
