@@ -21,8 +21,8 @@ from inboxd.db import session_scope
 from inboxd.metrics import Metrics
 from inboxd.models import Event, Ticket
 from inboxd.runtime import Runtime, open_runtime
-from inboxd.web import kb_pages
 from inboxd.web.app import create_app
+from inboxd.web.security import page_nonce
 from inboxd.workflow import kb_search
 from inboxd.workflow.kb_suggest import solve_token
 
@@ -148,7 +148,7 @@ def test_answered_takes_two_steps_and_scanners_cast_nothing(
     assert quick.status_code == 303 and "answered" not in quick.headers["location"]
     assert state(kb_rt, number) == ("new", [])
     # A person, a little later, on the same page.
-    fields["nonce"] = kb_pages._nonce(kb_rt, token, int(time.time()) - 30)
+    fields["nonce"] = page_nonce(kb_rt, "kb-page", token, int(time.time()) - 30)
     done = web.post("/kb/reset-password/answered", data=fields, follow_redirects=False)
     assert done.headers["location"].endswith("answered=1")
     assert state(kb_rt, number) == ("solved", [("page", "reset-password:en")])
@@ -164,7 +164,7 @@ def test_a_token_for_another_article_or_forged_solves_nothing(
     other = solve_token(kb_rt.secret_key, number, "track-order")  # never suggested here
     page = web.get(f"/kb/track-order?t={other}")
     fields = form_of(page.text)
-    fields["nonce"] = kb_pages._nonce(kb_rt, other, int(time.time()) - 30)
+    fields["nonce"] = page_nonce(kb_rt, "kb-page", other, int(time.time()) - 30)
     web.post("/kb/track-order/answered", data=fields, follow_redirects=False)
     assert state(kb_rt, number) == ("new", [])
     forged = {**fields, "t": f"{number}-000000000000000000000000"}

@@ -14,8 +14,6 @@ served, because link scanners open every link and sometimes post its forms.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import time
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -27,7 +25,7 @@ from fastapi.responses import HTMLResponse, Response
 from inboxd.db import session_scope
 from inboxd.runtime import Runtime
 from inboxd.web.sanitize import clean_html
-from inboxd.web.security import check_form
+from inboxd.web.security import check_form, page_nonce, page_nonce_age
 from inboxd.web.views import NotSignedIn, SignedIn, current_agent, page
 from inboxd.workflow import kb_text
 from inboxd.workflow.kb_articles import Article, render_markdown
@@ -97,7 +95,7 @@ def build_router(rt: Runtime, clock: Callable[[], float] = time.time) -> APIRout
             html=clean_html(render_markdown(shown.body)),
             translations=[_card(a) for a in visible if a is not shown],
             token=t if ticket_id is not None else "",
-            nonce=_nonce(rt, t, int(clock())) if ticket_id is not None else "",
+            nonce=page_nonce(rt, "kb-page", t, int(clock())) if ticket_id is not None else "",
             answered=request.query_params.get("answered") == "1",
             error="",
         )
@@ -108,14 +106,14 @@ def build_router(rt: Runtime, clock: Callable[[], float] = time.time) -> APIRout
         slug: str,
         csrf: Annotated[str, Form()],
         t: Annotated[str, Form(max_length=64)] = "",
-        nonce: Annotated[str, Form(max_length=64)] = "",
+        nonce: Annotated[str, Form(max_length=80)] = "",
         lang: Annotated[str, Form(max_length=20)] = "",
     ) -> Response:
         check_form(request, rt, csrf)
         ticket_id = read_solve_token(rt.secret_key, t, slug)
         if ticket_id is None or not rt.config.kb.enabled:
             return _missing(request, rt)
-        age = _nonce_age(rt, t, nonce, int(clock()))
+        age = page_nonce_age(rt, "kb-page", t, nonce, int(clock()))
         if age is None or not MIN_SECONDS <= age <= MAX_SECONDS:
             # Too soon after the page was served (a scanner), too late, or not this page's:
             # nothing is recorded; a person confirms on a fresh page.
@@ -180,18 +178,3 @@ def _card(a: Article) -> dict[str, Any]:
 
 def _missing(request: Request, rt: Runtime) -> HTMLResponse:
     return page(request, rt, "error.html", 404, message="There is no such article.")
-
-
-def _nonce(rt: Runtime, token: str, issued: int) -> str:
-    mac = hmac.new(rt.secret_key, f"kb-page:{token}:{issued}".encode(), hashlib.sha256)
-    return f"{issued}.{mac.hexdigest()[:24]}"
-
-
-def _nonce_age(rt: Runtime, token: str, nonce: str, now: int) -> int | None:
-    """Seconds since the page with this nonce was served; None if it is not ours."""
-    issued, _, _mac = nonce.partition(".")
-    if not issued.isdigit() or len(issued) > 12:
-        return None
-    if not hmac.compare_digest(_nonce(rt, token, int(issued)), nonce):
-        return None
-    return now - int(issued)

@@ -117,3 +117,28 @@ def session_cookie_args(request: Request, rt: Runtime) -> dict[str, object]:
     still arrives signed in), Secure over https."""
     secure = rt.config.inboxd.web_base_url.startswith("https:") or request.url.scheme == "https"
     return {"httponly": True, "samesite": "lax", "secure": secure, "path": "/"}
+
+
+# -- two-step public forms (knowledge base "answered", survey votes) ---------------------
+#
+# Mail security scanners open every link in a mail and sometimes post the forms they find.
+# A public page that records something therefore carries a nonce saying when it was served;
+# a post without it, or sooner than a person could read the page, records nothing.
+
+
+def page_nonce(rt: Runtime, purpose: str, token: str, issued: int, salt: str = "") -> str:
+    """`ISSUED.SALT.MAC`: when the page was served, a random salt, and a signature."""
+    salt = salt or secrets.token_hex(6)
+    mac = hmac.new(rt.secret_key, f"{purpose}:{token}:{issued}:{salt}".encode(), hashlib.sha256)
+    return f"{issued}.{salt}.{mac.hexdigest()[:24]}"
+
+
+def page_nonce_age(rt: Runtime, purpose: str, token: str, nonce: str, now: int) -> int | None:
+    """Seconds since the page with this nonce was served; None if it is not one of ours."""
+    issued, _, rest = nonce.partition(".")
+    salt, _, _mac = rest.partition(".")
+    if not issued.isdigit() or len(issued) > 12 or not salt:
+        return None
+    if not hmac.compare_digest(page_nonce(rt, purpose, token, int(issued), salt), nonce):
+        return None
+    return now - int(issued)
