@@ -299,6 +299,21 @@ class KbSection(_Section):
     min_score: float = Field(default=4.0, ge=0)
 
 
+class CsatSection(_Section):
+    """Satisfaction surveys (SPEC §10.4)."""
+
+    enabled: bool = False
+    after: str = "24h"  # after solved, if the ticket is still solved then
+    scale: Literal["good-bad", "1-5"] = "good-bad"
+    min_days_between: int = Field(default=7, ge=0)  # one survey per customer in this many days
+
+    @field_validator("after")
+    @classmethod
+    def _check_after(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
 class Config(_Section):
     """The whole configuration, frozen. `base_dir` anchors every relative path."""
 
@@ -313,6 +328,7 @@ class Config(_Section):
     sla: tuple[SlaEntry, ...] = ()
     rules: tuple[RuleEntry, ...] = ()
     kb: KbSection = KbSection()
+    csat: CsatSection = CsatSection()
     base_dir: Path = Path(".")
     source: str = "embedded defaults"
 

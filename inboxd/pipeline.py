@@ -42,7 +42,7 @@ from inboxd.tickets import actions, store
 from inboxd.tickets.dedupe import find_copy, fingerprint
 from inboxd.tickets.threader import ThreadDecision, find_ticket, known_keys, tickets_waiting_for
 from inboxd.tickets.tokens import is_ours
-from inboxd.workflow import kb_suggest
+from inboxd.workflow import csat, kb_suggest
 
 log = logging.getLogger(__name__)
 
@@ -292,6 +292,8 @@ def _ingest(
     message_pk = _save(
         session, rt, ticket, msg, ready.new_text, digest, fp, source, kind, decision, message_kind
     )
+    if not created and csat.vote_by_reply(session, rt, ticket, msg, decision, message_pk):
+        return IngestResult(source, "appended", ticket.id, msg.message_id, "survey answer")
     _after_message(session, rt, ticket, msg, kind, decision, created, agents)
     _follow_up(session, rt, ticket, msg, message_pk, message_kind, kind, decision, created, agents)
     assert ticket.id is not None

@@ -43,6 +43,7 @@ def test_every_config_key_is_documented_in_the_sample() -> None:
         "sla": config.SlaEntry,
         "rules": config.RuleEntry,
         "kb": config.KbSection,
+        "csat": config.CsatSection,
     }
     secret_variants = ("password", "password_file", "secret_key", "secret_key_env")
     for section, model in sections.items():

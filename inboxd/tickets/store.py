@@ -21,7 +21,8 @@ from sqlalchemy import Table, insert
 from sqlalchemy import event as sa_event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm import ORMExecuteState, make_transient_to_detached
+from sqlalchemy.sql.util import find_tables
 from sqlmodel import Session, select
 
 from inboxd.mail.parse import ParsedAttachment
@@ -157,6 +158,16 @@ def flush_events(session: Session) -> None:
     rows = session.info.pop(_PENDING_EVENTS, None)
     if rows:
         _core(session, plain_insert(Event), rows)
+
+
+@sa_event.listens_for(Session, "do_orm_execute")
+def _events_before_reading_them(state: ORMExecuteState) -> None:
+    """A query of the event table sees the events recorded earlier in its transaction
+    (the clock reads what the rules it ran just recorded)."""
+    if not (state.is_select and state.session.info.get(_PENDING_EVENTS)):
+        return
+    if any(t.name == "event" for t in find_tables(state.statement, include_joins=True)):
+        flush_events(state.session)
 
 
 @contextmanager

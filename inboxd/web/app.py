@@ -18,7 +18,7 @@ from inboxd.errors import InboxdError, NotFound
 from inboxd.metrics import Metrics
 from inboxd.render import BUNDLED
 from inboxd.runtime import Runtime
-from inboxd.web import api, kb_pages, reports_page, status_page, views
+from inboxd.web import api, csat_page, kb_pages, reports_page, status_page, views
 from inboxd.web.security import SecurityHeaders
 
 STATIC = BUNDLED / "web" / "static"
@@ -40,6 +40,7 @@ def create_app(rt: Runtime, metrics: Metrics, wake: views.Wakeups | None = None)
     app.include_router(status_page.build_router(rt, wake))
     app.include_router(reports_page.build_router(rt))
     app.include_router(kb_pages.build_router(rt))
+    app.include_router(csat_page.build_router(rt))
     _errors(app, rt)
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -168,7 +168,11 @@ def fire_due(session: Session, rt: Runtime, now: datetime) -> RuleRun:
     """Fire (or skip, with the reason) every time rule that fell due."""
     run = RuleRun()
     rules = {r.name: r for r in load_rules(rt.config) if r.is_time_rule}
-    due = session.exec(select(RuleDue).where(col(RuleDue.due_at) <= now)).all()
+    if not rules:
+        return run
+    due = session.exec(
+        select(RuleDue).where(col(RuleDue.due_at) <= now, col(RuleDue.rule).in_(list(rules)))
+    ).all()
     for row in due:
         rule = rules.get(row.rule)
         ticket = session.get(Ticket, row.ticket_id)

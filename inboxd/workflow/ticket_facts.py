@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from sqlmodel import Session, col, func, select
 
-from inboxd.models import Agent, Message, Ticket, TicketTag
+from inboxd.models import Agent, Event, Message, Ticket, TicketTag
 from inboxd.runtime import Runtime
 from inboxd.workflow.conditions import Facts
 from inboxd.workflow.sla import Policy, TargetState, service_levels, targets
@@ -44,6 +44,13 @@ def facts_for_many(session: Session, tickets: list[Ticket], now: datetime) -> di
             .group_by(col(Message.ticket_id))
         ).all()
     )
+    ratings: dict[int, str] = {}
+    for ticket_id, rating in session.exec(
+        select(Event.ticket_id, Event.to_value)
+        .where(col(Event.ticket_id).in_(ids), Event.type == "csat")
+        .order_by(col(Event.id))
+    ):
+        ratings[ticket_id] = rating or ""  # the latest rating wins
     tags: dict[int, list[str]] = {}
     for ticket_id, tag in session.exec(
         select(TicketTag.ticket_id, TicketTag.tag).where(col(TicketTag.ticket_id).in_(ids))
@@ -63,6 +70,7 @@ def facts_for_many(session: Session, tickets: list[Ticket], now: datetime) -> di
                 "requester_domain": t.requester.rpartition("@")[2],
                 "channel": (sources.get(t.id) or "").partition(":")[0],
                 "subject": t.subject,
+                "csat": ratings.get(t.id, ""),
             },
             lists={"tag": tuple(sorted(tags.get(t.id, ())))},
             created_at=_aware(t.created_at),

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from inboxd.models import Event
+from inboxd.tickets.store import flush_events
 
 OPEN_STATUSES = frozenset({"new", "open", "pending", "on-hold"})
 RESOLVED = frozenset({"solved", "closed"})
@@ -112,6 +113,7 @@ def read_timelines(
     )
     if ticket_ids is not None:
         query = query.where(col(Event.ticket_id).in_(ticket_ids))
+    flush_events(session)  # a Core query: the events this transaction recorded first
     current: Timeline | None = None
     for ticket_id, at, type_, actor, old, new in session.connection().execute(query):
         if current is None or current.ticket_id != ticket_id:
