@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -19,6 +20,7 @@ def register(app: typer.Typer) -> None:
     app.command("tickets")(tickets)
     app.command("show")(show)
     app.command("run")(run)
+    app.command("reply")(reply)
     app.command("search")(search)
 
 
@@ -171,3 +173,29 @@ def run(
             typer.echo(change)
         if outcome.result.wants_help:
             typer.echo(help_table())
+
+
+def reply(
+    ticket_id: Annotated[int, typer.Argument(metavar="N", help="Ticket number.")],
+    text: Annotated[str, typer.Argument(help="The reply; - reads it from stdin.")],
+    note: Annotated[bool, typer.Option("--note", help="An internal note, never sent.")] = False,
+    as_: Annotated[
+        str | None, typer.Option("--as", help="Reply as this agent (default: the first admin).")
+    ] = None,
+    config: ConfigOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Reply to the customer (or add a note), exactly as the web's reply box does.
+
+    Example: inboxd reply 42 "It ships today." --as alice@example.com
+    """
+    with errors():
+        body = sys.stdin.read() if text == "-" else text
+        rt = open_rt(config)
+        with session_scope(rt.engine) as session:
+            agent = operations.acting_agent(session, as_)
+        data = operations.post_reply(rt, ticket_id, agent, body, note=note, source="cli")
+        if json:
+            print_json(data)
+            return
+        typer.echo(f"#{ticket_id}: {'note added' if note else 'reply queued to the customer'}")

@@ -205,3 +205,16 @@ def test_human_tables_are_readable(cfg: Path) -> None:
     assert header[:3] == ["#", "STATUS", "PRIO"]
     code, out, _ = run("show", "--config", str(cfg), "1")
     assert code == 0 and out.startswith("#1 ")
+
+
+def test_reply_sends_to_the_customer_and_note_stays_inside(cfg: Path) -> None:
+    run("ingest", "--config", str(cfg), str(MAIL))
+    code, out, err = run("reply", "1", "It ships today.", "--config", str(cfg))
+    assert code == 0, err
+    assert "reply queued to the customer" in out
+    code, out, _ = run("reply", "1", "Called the carrier.", "--note", "--config", str(cfg), "--json")
+    assert code == 0
+    kinds = [m["kind"] for m in json.loads(out)["messages"]]
+    assert kinds[-2:] == ["reply", "note"]
+    code, _, err = run("reply", "1", "   ", "--config", str(cfg))
+    assert code == 1 and "the reply is empty" in err

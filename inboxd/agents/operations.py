@@ -42,6 +42,12 @@ def macros_dir(rt: Runtime) -> str:
     return str(rt.config.path(folder) / "macros") if folder else ""
 
 
+def acting_agent(session: Session, email: str | None) -> str:
+    """The agent a CLI command acts as: the one named, else the first admin."""
+    agent = directory.get_agent(session, email) if email else directory.first_admin(session)
+    return agent.email
+
+
 def run_commands(
     rt: Runtime, ticket_id: int, text: str, actor_email: str | None, source: str
 ) -> CommandOutcome:
