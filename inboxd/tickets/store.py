@@ -22,7 +22,6 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import ORMExecuteState, make_transient_to_detached
-from sqlalchemy.sql.util import find_tables
 from sqlmodel import Session, select
 
 from inboxd.mail.parse import ParsedAttachment
@@ -166,7 +165,7 @@ def _events_before_reading_them(state: ORMExecuteState) -> None:
     (the clock reads what the rules it ran just recorded)."""
     if not (state.is_select and state.session.info.get(_PENDING_EVENTS)):
         return
-    if any(t.name == "event" for t in find_tables(state.statement, include_joins=True)):
+    if any(m.class_ is Event for m in state.all_mappers):
         flush_events(state.session)
 
 
