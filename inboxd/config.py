@@ -188,6 +188,9 @@ class CalendarEntry(_Section):
     hours: dict[str, tuple[str, ...]] = {"mon-fri": ("09:00-17:00",)}
     holidays: tuple[str, ...] = ()
     working_days: tuple[str, ...] = ()
+    # A country's public holidays and make-up working days (调休) from the `holidays`
+    # package: "CN", "DE", "US"... (a subdivision after a dash: "DE-BY"). Added to the lists.
+    holidays_from: str = ""
 
     @field_validator("name")
     @classmethod

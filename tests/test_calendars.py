@@ -216,3 +216,40 @@ def test_bad_calendars_are_refused_with_what_was_expected() -> None:
         parse_calendar("x", "UTC", {"mon": ["09:00-10:00"]}, ["2026-10-10"], ["2026-10-10"])
     with pytest.raises(ValueError, match="ends before it starts"):
         parse_dates("2026-10-07..2026-10-01")
+
+
+def test_a_country_preset_brings_public_holidays_and_make_up_working_days() -> None:
+    cal = parse_calendar(
+        "cn", "Asia/Shanghai", {"mon-fri": ["09:00-18:00"]}, (), (), holidays_from="CN"
+    )
+    national_day = cal.between(cst(2026, 10, 1, 0, 0), cst(2026, 10, 8, 0, 0))
+    assert national_day == timedelta()  # the whole Golden Week is off
+    # Saturday 10 October 2026 is a make-up working day (调休) in the State Council notice.
+    assert cal.between(cst(2026, 10, 10, 0, 0), cst(2026, 10, 11, 0, 0)) == timedelta(hours=9)
+
+
+def test_explicit_lists_win_over_the_preset() -> None:
+    cal = parse_calendar(
+        "cn",
+        "Asia/Shanghai",
+        {"mon-fri": ["09:00-18:00"]},
+        ["2026-10-09"],
+        ["2026-10-01"],
+        holidays_from="CN",
+    )
+    assert cal.between(cst(2026, 10, 1, 0, 0), cst(2026, 10, 2, 0, 0)) == timedelta(hours=9)
+    assert cal.between(cst(2026, 10, 9, 0, 0), cst(2026, 10, 10, 0, 0)) == timedelta()
+
+
+def test_an_unknown_country_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match="no such country"):
+        parse_calendar("x", "UTC", {"mon": ["09:00-10:00"]}, holidays_from="XX")
+
+
+def test_a_round_the_clock_calendar_adds_like_plain_time() -> None:
+    cal = parse_calendar("24x7", "Europe/Berlin", {"daily": ["00:00-24:00"]})
+    start = datetime(2026, 3, 27, 10, 0, tzinfo=UTC)  # across the spring change
+    assert cal.add(start, timedelta(hours=100)) == start + timedelta(hours=100)
+    assert cal.between(start, start + timedelta(days=30)) == timedelta(days=30)
+    also = parse_calendar("nights", "UTC", {"daily": ["00:00-00:00"]})
+    assert also.add(start, timedelta(hours=50)) == start + timedelta(hours=50)

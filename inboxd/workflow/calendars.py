@@ -127,8 +127,15 @@ class Calendar:
             safe = datetime.combine(day, time(), self.zone).astimezone(UTC) - timedelta(hours=3)
             finished = end is not None and safe >= end
             buffer = list(_union(buffer))
-            while buffer and (finished or buffer[0][1] < safe):
-                yield buffer.pop(0)
+            while buffer and (finished or buffer[0][0] < safe):
+                s, e = buffer[0]
+                if finished or e <= safe:
+                    yield buffer.pop(0)
+                else:
+                    # A span running on past `safe` (round the clock, say) is handed out
+                    # up to there; the rest may still grow.
+                    yield s, safe
+                    buffer[0] = (safe, e)
             if finished or (end is None and idle_days > MAX_DAYS):
                 return
 
@@ -242,6 +249,7 @@ def parse_calendar(
     hours: dict[str, list[str] | tuple[str, ...]],
     holidays: tuple[str, ...] | list[str] = (),
     working_days: tuple[str, ...] | list[str] = (),
+    holidays_from: str = "",
 ) -> Calendar:
     """A Calendar from the strings of `[[calendars]]`; ValueError says what is wrong."""
     try:
@@ -262,6 +270,11 @@ def parse_calendar(
     extra = frozenset(d for text in working_days for d in parse_dates(text))
     if both := sorted(off & extra):
         raise ValueError(f"{both[0]} is both a holiday and a working day")
+    if holidays_from:
+        preset_off, preset_extra = country_days(holidays_from)
+        # The explicit lists win over the preset where they disagree.
+        off |= preset_off - extra
+        extra |= preset_extra - off
     return Calendar(
         name=name,
         zone=zone,
@@ -269,6 +282,29 @@ def parse_calendar(
         holidays=off,
         working_days=extra,
     )
+
+
+# Preset years: far enough back for reports, ahead for deadlines; lunar holidays of
+# future years are the package's estimates, make-up days only those already announced.
+PRESET_YEARS = range(2015, 2041)
+
+
+def country_days(code: str) -> tuple[frozenset[date], frozenset[date]]:
+    """A country's public holidays and weekend working days (调休) from `holidays`."""
+    import holidays as holiday_data  # a dependency only this preset needs at start-up
+
+    country, _, subdivision = code.strip().upper().partition("-")
+    try:
+        found = holiday_data.country_holidays(
+            country, subdiv=subdivision or None, years=PRESET_YEARS
+        )
+    except NotImplementedError:
+        raise ValueError(
+            f"holidays_from = {code!r}: no such country in the holidays package"
+            " (ISO 3166 codes like CN, DE, US, or DE-BY)"
+        ) from None
+    workdays = frozenset(getattr(found, "weekend_workdays", ()) or ())
+    return frozenset(found.keys()), workdays
 
 
 def parse_days(text: str) -> list[int]:

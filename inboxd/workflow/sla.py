@@ -74,7 +74,12 @@ def service_levels(cfg: Config) -> ServiceLevels:
             raise ConfigError(f"{cfg.source}: [[calendars]] {entry.name!r} is defined twice")
         try:
             calendars[entry.name] = parse_calendar(
-                entry.name, entry.timezone, dict(entry.hours), entry.holidays, entry.working_days
+                entry.name,
+                entry.timezone,
+                dict(entry.hours),
+                entry.holidays,
+                entry.working_days,
+                entry.holidays_from,
             )
         except ValueError as exc:
             raise ConfigError(f"{cfg.source}: [[calendars]] {entry.name!r}: {exc}") from None
