@@ -31,7 +31,7 @@ from inboxd.db import session_scope
 from inboxd.errors import DatabaseUnavailable, NotFound, ParseRejected
 from inboxd.mail.classify import Classification, classify
 from inboxd.mail.parse import ParsedMessage, parse_message
-from inboxd.mail.quotes import strip_quoted, strip_quoted_html
+from inboxd.mail.quotes import reply_text
 from inboxd.mail.subjects import clean_subject, subject_tag_pattern
 from inboxd.models import Agent, Message, Quarantine, Ticket, utcnow
 from inboxd.queues import outbox, spool
@@ -115,11 +115,7 @@ def prepare(raw: bytes) -> Prepared:
     except Exception as exc:
         return Prepared(None, error=f"{type(exc).__name__}: {exc}", trace=traceback.format_exc())
     try:
-        if msg.text or not msg.html:
-            new_text = strip_quoted(msg.text)
-        else:
-            new_text = strip_quoted_html(msg.html)
-        return Prepared(msg, new_text, fingerprint(msg))
+        return Prepared(msg, reply_text(msg.text, msg.html), fingerprint(msg))
     except Exception as exc:
         return Prepared(None, error=f"{type(exc).__name__}: {exc}", trace=traceback.format_exc())
 

@@ -193,12 +193,34 @@ def test_trailing_quote_block_without_attribution_is_dropped() -> None:
     assert strip_quoted("Hello\n\n> Hi\n> there\n") == "Hello"
 
 
-def test_interleaved_reply_keeps_every_answer_and_drops_the_quoted_lines() -> None:
+def test_interleaved_reply_keeps_each_answer_with_its_question() -> None:
+    # Issue #10: an answer without the question it answers ("Yes.") means nothing to an
+    # agent; only the attribution goes.
     body = (
         "On Mon, Nov 23, 2026 at 10:00 AM Alice <a@b.com> wrote:\n"
         "> First question?\n\nFirst answer.\n\n> Second question?\n\nSecond answer.\n"
     )
-    assert strip_quoted(body) == "First answer.\n\n\nSecond answer."
+    assert strip_quoted(body) == (
+        "> First question?\n\nFirst answer.\n\n> Second question?\n\nSecond answer."
+    )
+
+
+def test_interleaved_reply_drops_the_trailing_history() -> None:
+    body = (
+        "On Mon, Nov 23, 2026 at 10:00 AM Alice <a@b.com> wrote:\n"
+        "> First?\nYes.\n> Second?\nNo.\n> Regards, Alice\n>\n"
+        "> On Sun, Nov 22, 2026 at 9:00 AM Carol <c@d.com> wrote:\n> > old\n"
+    )
+    assert strip_quoted(body) == "> First?\nYes.\n> Second?\nNo."
+
+
+def test_short_quoted_line_then_bare_answer_is_not_a_wrapped_quote() -> None:
+    body = "On 23.11.26 10:00, Alice wrote:\n> Version?\n3.2.1\n> Crash?\nOnly after login.\n"
+    assert strip_quoted(body) == "> Version?\n3.2.1\n> Crash?\nOnly after login."
+
+
+def test_a_mail_that_is_only_a_quote_keeps_it() -> None:
+    assert strip_quoted("> Hello\n> my order is late\n") == "> Hello\n> my order is late"
 
 
 def test_bottom_posted_reply_keeps_the_text_below_the_quote() -> None:
