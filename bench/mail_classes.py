@@ -1,14 +1,15 @@
 """Score inboxd on the hand-written cases of issue #10, one row per class of mail.
 
-    python bench/mail_classes.py [-v]
+    python bench/mail_classes.py [-v] [--corpora]
 
 The cases live in tests/mail_class_cases.py (made here, none copied). Every case goes
 through `inboxd.pipeline.prepare`, the pure first stage of ingest, as raw bytes: reply
 bodies (classes 1-3) are wrapped in a UTF-8 text/plain message and scored on the stored
 new text; raw messages (classes 4-6) on the fields the case names. A message that
 `prepare` cannot read at all (an "internal error" quarantine) fails its case. `-v`
-prints every failing case with what came out. This file is the one home of the scoring
-rules; tests/test_mail_classes.py imports it.
+prints every failing case with what came out; `--corpora` also runs every file of
+../shared/corpora through `prepare` and counts internal errors and fallback uses. This
+file is the one home of the scoring rules; tests/test_mail_classes.py imports it.
 """
 
 from __future__ import annotations
@@ -80,6 +81,24 @@ def failures() -> list[tuple[int, str, str]]:
     return out
 
 
+def corpora_fallbacks(corpora: Path) -> tuple[int, int, Counter[str]]:
+    """(messages, "internal error" readings, degraded fields by name) over every whole
+    message of the corpora: the fallback counter of issue #10, class 4."""
+    messages, errors, fields = 0, 0, Counter[str]()
+    for path in sorted(corpora.rglob("*")):
+        if not path.is_file() or path.suffix.lower() not in _MESSAGE_SUFFIXES:
+            continue
+        messages += 1
+        prepared = prepare(path.read_bytes())
+        errors += prepared.error is not None
+        if prepared.msg is not None:
+            fields.update(prepared.msg.degraded)
+    return messages, errors, fields
+
+
+_MESSAGE_SUFFIXES = {".eml", ".raw", ".msg", ".txt", ""}
+
+
 def main(argv: list[str]) -> int:
     totals = Counter(c.cls for c in [*TEXT_CASES, *RAW_CASES])
     failed = failures()
@@ -91,6 +110,12 @@ def main(argv: list[str]) -> int:
         print(f"{label:<28} {totals[cls]:>5} {passed:>5} {passed / totals[cls]:>6.0%}")
     all_cases = sum(totals.values())
     print(f"{'TOTAL':<28} {all_cases:>5} {all_cases - len(failed):>5}")
+    if "--corpora" in argv:
+        messages, errors, fields = corpora_fallbacks(ROOT.parent / "shared" / "corpora")
+        print(
+            f"corpora: {messages} files, {errors} internal errors, "
+            f"{sum(fields.values())} degraded fields {dict(fields)}"
+        )
     if "-v" in argv:
         for cls, name, problem in failed:
             print(f"  [{cls}] {name}: {problem}")

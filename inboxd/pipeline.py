@@ -447,6 +447,8 @@ def _flags(msg: ParsedMessage, kind: Classification) -> dict[str, Any]:
         flags["stripped_internal_headers"] = msg.stripped_internal_headers
     if msg.defects:
         flags["defects"] = sorted(set(msg.defects))
+    if msg.degraded:
+        flags["degraded"] = msg.degraded  # fields read by mail/fallback.py, with why
     return flags
 
 

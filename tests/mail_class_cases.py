@@ -11,6 +11,7 @@ Classes 1-3 give a plain-text body and the new text inboxd must store for it. Cl
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 ATTR = "On Mon, Nov 23, 2026 at 10:00 AM Alice Agent <alice@support.example> wrote:"
@@ -325,8 +326,8 @@ EIGHT_BIT = [
 
 # --- class 5: a declared charset is believed unless clearly wrong -----------------------
 
-# (language, declared label, Python codec, text). Each text's bytes in its codec also
-# decode without error as at least one CJK codec; check_plausible_decoy asserts it.
+# (language, declared label, Python codec, text). Most texts' bytes also decode without
+# error as a CJK codec (each of DECOY_CODECS accepts at least one; a test checks it).
 DECLARED = [
     ("de", "iso-8859-1", "iso8859_1", "aaäöüßad"),
     ("de", "iso-8859-1", "iso8859_1", "Grüße aus Köln"),
@@ -365,22 +366,33 @@ def _declared_cases() -> list[RawCase]:
                 body=text,
             )
         )
-    # The label is clearly wrong here: GBK bytes under a us-ascii label (no 8-bit byte
-    # can be us-ascii), common words of the script, so the override stays.
-    zh = "您好，我的订单还没有到"
-    cases.append(
-        RawCase(
-            5,
-            "zh-gbk-under-us-ascii",
-            message(
-                b"From: a@b.cn\r\nSubject: order\r\nContent-Type: text/plain; charset=us-ascii\r\n"
-                b"Content-Transfer-Encoding: 8bit",
-                zh.encode("gbk") + b"\r\n",
-            ),
-            body=zh,
+    # The label is clearly wrong here: CJK bytes under a us-ascii label (no 8-bit byte
+    # can be us-ascii) or under ISO-8859-1 (whose reading is mojibake), common words of
+    # the script, so the override stays.
+    for label, (lang, codec, text) in itertools.product(("us-ascii", "iso-8859-1"), MISLABELLED):
+        cases.append(
+            RawCase(
+                5,
+                f"{lang}-{codec}-under-{label}",
+                message(
+                    b"From: a@b.example\r\nSubject: order\r\n"
+                    + f"Content-Type: text/plain; charset={label}\r\n".encode()
+                    + b"Content-Transfer-Encoding: 8bit",
+                    text.encode(codec) + b"\r\n",
+                ),
+                body=text,
+            )
         )
-    )
     return cases
+
+
+# (language, codec really used, text) of mail sent under a wrong single-byte label.
+MISLABELLED = [
+    ("zh", "gbk", "您好，我的订单还没有到"),
+    ("zh-tw", "big5", "請問我的訂單什麼時候到"),
+    ("ja", "cp932", "こんにちは、注文が届きません"),
+    ("ko", "cp949", "안녕하세요 주문이 아직 안 왔어요"),
+]
 
 
 DECLARED_CASES = _declared_cases()
