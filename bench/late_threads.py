@@ -1,16 +1,20 @@
 """Threading when mail is late: pairwise precision and recall on a generated archive.
 
-    python bench/late_threads.py [--threads N] [--runs R] [--delay D] [--seed S] [-v]
+    python bench/late_threads.py [--threads N] [--runs R] [--delay D] [--seed S]
+                                 [--no-list-id] [-v]
 
 Builds a mailing-list archive of its own (made here, no real mail): N conversations
 (default 120) among 40 list members, each a tree of replies with the header habits
 real clients have (full References, References trimmed to the last few, In-Reply-To
 only, References without In-Reply-To), reply-all Cc to the parent's author half of the
-time. The archive is ingested into a fresh SQLite database once in send order and R
-times (default 3) with each message delayed by a random 0..D places (default 20), and
-each run is scored on every pair of messages: "same ticket" (after merges) against
-"same conversation". Precision: of the pairs on one ticket, the share that are one
-conversation; recall: of the pairs of one conversation, the share on one ticket.
+time, and the List-Id the list server adds (`--no-list-id` leaves it out, to see the
+replies that only a reply-all ties to their parent).
+
+The archive is ingested into a fresh SQLite database once in send order and R times
+(default 3) with each message delayed by a random 0..D places (default 20). Each run
+is scored on every pair of messages, "same ticket" (after merges) against "same
+conversation". Precision: of the pairs on one ticket, the share that are one
+conversation. Recall: of the pairs of one conversation, the share on one ticket.
 
 Nothing here is a pass/fail gate; tests/test_threading.py checks the rules themselves.
 The issue's target (#10, class 7): delayed recall >= 0.99 with precision no lower than
@@ -54,8 +58,8 @@ class Mail:
     raw: bytes
 
 
-def archive(threads: int, seed: int) -> list[Mail]:
-    """The archive in send order."""
+def archive(threads: int, seed: int, list_id: bool = True) -> list[Mail]:
+    """The archive in send order (without List-Id headers if `list_id` is False)."""
     rng = random.Random(seed)
     members = [f"member{i}@users.example.net" for i in range(40)]
     habit = {m: rng.choices([h for h, _ in HABITS], [w for _, w in HABITS])[0] for m in members}
@@ -76,6 +80,8 @@ def archive(threads: int, seed: int) -> list[Mail]:
                 f"Message-ID: {msgid}",
                 f"Date: {format_datetime(when)}",
             ]
+            if list_id:
+                headers.append(f"List-Id: Developers <{LIST.replace('@', '.')}>")
             chain: list[str] = []
             if posted:
                 # Most replies answer one of the last few messages.
@@ -168,9 +174,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--delay", type=int, default=20)
     parser.add_argument("--seed", type=int, default=10)
+    parser.add_argument("--no-list-id", action="store_true", help="as if no list server")
     parser.add_argument("-v", action="store_true", help="list the split conversations")
     args = parser.parse_args(argv)
-    mails = archive(args.threads, args.seed)
+    mails = archive(args.threads, args.seed, list_id=not args.no_list_id)
     print(f"archive: {len(mails)} messages in {args.threads} conversations (seed {args.seed})")
     orders = [("in order", mails)]
     orders += [
