@@ -4,12 +4,13 @@
 
 The cases live in tests/mail_class_cases.py (made here, none copied). Every case goes
 through `inboxd.pipeline.prepare`, the pure first stage of ingest, as raw bytes: reply
-bodies (classes 1-3) are wrapped in a UTF-8 text/plain message and scored on the stored
-new text; raw messages (classes 4-6) on the fields the case names. A message that
-`prepare` cannot read at all (an "internal error" quarantine) fails its case. `-v`
-prints every failing case with what came out; `--corpora` also runs every file of
-../shared/corpora through `prepare` and counts internal errors and fallback uses. This
-file is the one home of the scoring rules; tests/test_mail_classes.py imports it.
+bodies (classes 1-3) are wrapped in a UTF-8 text/plain (or text/html) message and
+scored on the stored new text; raw messages (classes 4-6) on the fields the case
+names. A message that `prepare` cannot read at all (an "internal error" quarantine)
+fails its case. `-v` prints every failing case with what came out; `--corpora` also
+runs every file of ../shared/corpora through `prepare` and counts internal errors and
+fallback uses. This file is the one home of the scoring rules;
+tests/test_mail_classes.py imports it.
 """
 
 from __future__ import annotations
@@ -28,19 +29,20 @@ from mail_class_cases import CLASS_NAMES, RAW_CASES, TEXT_CASES, RawCase, TextCa
 from inboxd.pipeline import prepare  # noqa: E402
 
 
-def reply_message(body: str) -> bytes:
-    """A reply body as the raw UTF-8 message a client would send."""
+def reply_message(body: str, html: bool = False) -> bytes:
+    """A reply body as the raw UTF-8 message a client would send (HTML-only if `html`)."""
     head = (
         "From: Carol <carol@customer.example>\r\nTo: support@support.example\r\n"
         "Subject: Re: order\r\nMessage-ID: <reply@customer.example>\r\nMIME-Version: 1.0\r\n"
-        "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+        f"Content-Type: text/{'html' if html else 'plain'}; charset=utf-8\r\n"
+        "Content-Transfer-Encoding: 8bit\r\n\r\n"
     )
     return head.encode() + body.replace("\n", "\r\n").encode()
 
 
 def check_text(case: TextCase) -> str | None:
     """None when the stored new text is the expected one, else what came out."""
-    prepared = prepare(reply_message(case.body))
+    prepared = prepare(reply_message(case.body, case.html))
     if prepared.msg is None:
         return f"not read: {prepared.error or prepared.rejected}"
     got = "\n".join(line.rstrip() for line in prepared.new_text.split("\n")).strip("\n")

@@ -25,6 +25,7 @@ class TextCase:
     name: str
     body: str
     expected: str
+    html: bool = False  # `body` is the HTML of an HTML-only mail
 
 
 @dataclass(frozen=True)
@@ -199,6 +200,64 @@ ATTRIBUTIONS = [
             "On Monday, November 23, 2026, 10:00:00 AM GMT+1, Carol Customer "
             "<carol@customer.example> wrote:",
             "old",
+        ),
+    ]
+]
+
+_HTML_NEW = "<div>Thanks, that helped.</div>"
+
+HTML_ATTRIBUTIONS = [
+    TextCase(2, name, f"<html><body>{_HTML_NEW}{quote}</body></html>", _NEW, html=True)
+    for name, quote in [
+        (
+            "html-outlook-desktop",
+            '<div id="divRplyFwdMsg"><hr><b>From:</b> Carol &lt;carol@x.org&gt;<br><b>Sent:</b> '
+            "Monday, November 23, 2026 10:00 AM<br><b>To:</b> support@s.example<br>"
+            "<b>Subject:</b> order</div><div>old text</div>",
+        ),
+        (
+            "html-outlook-web-fr",
+            '<hr style="display:inline-block;width:98%"><div id="divRplyFwdMsg" dir="ltr">'
+            "<b>De :</b> Carole &lt;c@x.fr&gt;<br><b>Envoyé :</b> lundi 23 novembre 2026 10:00"
+            "<br><b>À :</b> support@s.example<br><b>Objet :</b> RE: commande</div>"
+            "<div>ancien</div>",
+        ),
+        (
+            "html-gmail-zh",
+            '<div class="gmail_quote"><div dir="ltr" class="gmail_attr">张三 &lt;<a href="mailto:'
+            'z@s.cn">z@s.cn</a>&gt; 于2026年11月23日周一 10:12写道：<br></div>'
+            '<blockquote class="gmail_quote">您好</blockquote></div>',
+        ),
+        (
+            "html-qq-mail",
+            "<div><div>------------------&nbsp;原始邮件&nbsp;------------------</div><div><b>发件人:"
+            '</b>&nbsp;"张三"&lt;z@qq.com&gt;;</div><div><b>发送时间:</b>&nbsp;'
+            "2026年11月23日(星期一) 上午10:12</div>"
+            '<div><b>收件人:</b>&nbsp;"support"&lt;s@s.example&gt;;</div><div><b>主题:'
+            "</b>&nbsp;问题</div></div><div>旧的</div>",
+        ),
+        (
+            "html-foxmail",
+            '<div style="border:none;border-top:solid #B5C4DF 1.0pt;padding:3.0pt 0cm 0cm 0cm">'
+            '<div><b>From:</b>&nbsp;<a href="mailto:z@s.cn">张三</a></div><div><b>Date:</b>&nbsp;'
+            '2026-11-23&nbsp;10:12</div><div><b>To:</b>&nbsp;<a href="mailto:s@s.example">support'
+            "</a></div><div><b>Subject:</b>&nbsp;问题</div></div><div>旧的</div>",
+        ),
+        (
+            "html-outlook-de",
+            '<div style="border:none;border-top:solid #E1E1E1 1.0pt"><p><b>Von:</b> Carol '
+            "&lt;c@kunde.de&gt;<br><b>Gesendet:</b> Montag, 23. November 2026 10:00<br><b>An:</b>"
+            " support@s.example<br><b>Betreff:</b> AW: Bestellung</p></div><p>alt</p>",
+        ),
+        (
+            "html-yahoo",
+            '<div class="yahoo_quoted"><div>On Monday, November 23, 2026, 10:00:00 AM GMT+1, Carol'
+            " &lt;c@x.org&gt; wrote:</div><div>old text</div></div>",
+        ),
+        (
+            "html-mailto-broken-attribution",
+            '<p>On Mon, Nov 23, 2026 at 10:00 AM Carol Customer &lt;<a href="mailto:c@x.org">'
+            "c@x.org</a>&gt;<br>wrote:</p><p>old text</p>",
         ),
     ]
 ]
@@ -448,7 +507,7 @@ NO_FROM = [
     ),
 ]
 
-TEXT_CASES: list[TextCase] = [*INTERLEAVED, *ATTRIBUTIONS, *BOILERPLATE]
+TEXT_CASES: list[TextCase] = [*INTERLEAVED, *ATTRIBUTIONS, *HTML_ATTRIBUTIONS, *BOILERPLATE]
 RAW_CASES: list[RawCase] = [*EIGHT_BIT, *DECLARED_CASES, *NO_FROM]
 CLASS_NAMES = {
     1: "interleaved replies",
