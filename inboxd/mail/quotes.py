@@ -38,32 +38,40 @@ from inboxd.mail.html_quotes import prune_html
 from inboxd.mail.htmltext import MAX_HTML_CHARS, html_to_text
 
 
-def reply_text(text: str, html: str | None = None) -> str:
+def reply_text(text: str, html: str | None = None, *, keep_quote_only: bool = True) -> str:
     """What the sender newly wrote in a mail, as stored on its ticket: the plain text (or
-    the HTML when there is no plain text) without quoted history or client boilerplate."""
-    new = strip_quoted(text) if text or not html else strip_quoted_html(html)
+    the HTML when there is no plain text) without quoted history or client boilerplate.
+
+    A mail that is nothing but a quote keeps it, unless `keep_quote_only` is False: an
+    agent's reply of nothing but the quoted notification says nothing to relay.
+    """
+    if text or not html:
+        new = strip_quoted(text, keep_quote_only=keep_quote_only)
+    else:
+        new = strip_quoted_html(html, keep_quote_only=keep_quote_only)
     return strip_boilerplate(new)
 
 
-def strip_quoted(text: str) -> str:
+def strip_quoted(text: str, *, keep_quote_only: bool = True) -> str:
     """Return only what the sender newly wrote in `text` (plain text, "\\n" line ends)."""
     try:
-        return _strip(text)
+        return _strip(text, keep_quote_only)
     except Exception:  # pragma: no cover - a bug here must not lose the message
         return _tidy(text.split("\n"))
 
 
-def strip_quoted_html(html: str) -> str:
+def strip_quoted_html(html: str, *, keep_quote_only: bool = True) -> str:
     """Return only what the sender newly wrote in an HTML-only mail, as plain text."""
     try:
         html = html[:MAX_HTML_CHARS]
         if not html.strip():
             return ""
         pruned = prune_html(html)
-        return strip_quoted(html_to_text(pruned if pruned is not None else html))
+        text = html_to_text(pruned if pruned is not None else html)
+        return strip_quoted(text, keep_quote_only=keep_quote_only)
     except Exception:  # pragma: no cover - see strip_quoted
         try:
-            return strip_quoted(html_to_text(html))
+            return strip_quoted(html_to_text(html), keep_quote_only=keep_quote_only)
         except Exception:
             return ""
 
@@ -84,7 +92,7 @@ def _tidy(lines: list[str]) -> str:
     return "\n".join(line.rstrip() for line in lines[start:end])
 
 
-def _strip(text: str) -> str:
+def _strip(text: str, keep_quote_only: bool) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     raw = text.split("\n")
     scanned, size = 0, 0
@@ -101,7 +109,7 @@ def _strip(text: str) -> str:
     new = _tidy([raw[k] for k in keep])
     # A mail that is nothing but a quote (a forward without comment, a reply whose text
     # was lost on the way) keeps it: an empty message is never what the sender meant.
-    return new or _tidy(raw)
+    return new or (_tidy(raw) if keep_quote_only else "")
 
 
 def _select(lines: Lines) -> list[int] | None:
