@@ -442,8 +442,40 @@ def _declared_cases() -> list[RawCase]:
                 body=text,
             )
         )
+    # Raw UTF-8 in the headers (RFC 6532) of a mail whose body is in a CJK charset: the
+    # body's charset is no label for the headers, only a hint.
+    for lang, body_label, text in RAW_UTF8_HEADERS:
+        body = "你好" if body_label in ("gb2312", "gbk") else "こんにちは"
+        body_codec = {"gb2312": "gbk", "euc-kr": "cp949"}.get(body_label, body_label)
+        if body_label in ("big5", "euc-kr"):
+            body = "請問" if body_label == "big5" else "안녕하세요"
+        cases.append(
+            RawCase(
+                5,
+                f"{lang}-raw-utf8-headers-under-{body_label}-body",
+                message(
+                    f'From: "{text}" <a@b.example>\r\nSubject: {text}\r\n'.encode()
+                    + f"Content-Type: text/plain; charset={body_label}\r\n".encode()
+                    + b"Content-Transfer-Encoding: 8bit",
+                    body.encode(body_codec) + b"\r\n",
+                ),
+                subject=text,
+                sender_name=text,
+                body=body,
+            )
+        )
     return cases
 
+
+# (language, the body's charset label, header text sent as raw UTF-8).
+RAW_UTF8_HEADERS = [
+    ("de", "gb2312", "Grüße aus Köln"),
+    ("ru", "gbk", "Спасибо за помощь"),
+    ("fr", "big5", "Problème résolu"),
+    ("de", "shift_jis", "Ärger mit der Lieferung"),
+    ("zh", "gb2312", "中文问题"),
+    ("tr", "euc-kr", "Şikayetim var"),
+]
 
 # (language, codec really used, text) of mail sent under a wrong single-byte label.
 MISLABELLED = [

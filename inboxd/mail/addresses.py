@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from email.utils import getaddresses
 
-from inboxd.mail.charsets import clean_header_text, decode_bytes, decode_header
+from inboxd.mail.charsets import clean_header_text, decode_header, decode_header_bytes
 
 # ply, under flanker's address grammar, prints parser-table warnings to stderr on first
 # import; they are noise to an admin reading inboxd's output.
@@ -48,7 +48,7 @@ def unescape_8bit(value: str, hint: str | None) -> str:
     if value.isascii():
         return value
     data = value.encode("utf-8", "surrogateescape")
-    return decode_bytes(data, hint or "utf-8")
+    return decode_header_bytes(data, hint or "utf-8")
 
 
 def _getaddresses(values: list[str]) -> list[tuple[str, str]]:

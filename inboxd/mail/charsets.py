@@ -25,7 +25,7 @@ from functools import lru_cache
 
 from charset_normalizer import from_bytes
 
-from inboxd.mail.plausible import latin_plausible, strong_reading
+from inboxd.mail.plausible import common_share, latin_plausible, looks_written, strong_reading
 
 # Labels mapped to the codec that decodes what clients really send under them.
 _SUPERSETS = {
@@ -215,6 +215,23 @@ def decode_bytes(data: bytes, charset: str | None) -> str:
     return data.decode(codec or "cp1252", errors="replace")
 
 
+def decode_header_bytes(data: bytes, hint: str | None) -> str:
+    """Raw 8-bit bytes in a header, where no label applies and `hint` is only a guess.
+
+    RFC 6532 allows UTF-8 there, and mail clients send it ("Grüße" from a German
+    customer whose body is GB2312); Foxmail sends GBK under a GBK body. The body's
+    charset is only believed over a valid UTF-8 reading when that reading looks like
+    nobody's writing and the hinted one is made of common characters.
+    """
+    codec = resolve_charset(hint)
+    if codec in _MULTIBYTE and (utf8 := _try(data, "utf-8")) is not None:
+        hinted = _try(data, codec)
+        if hinted is not None and common_share(hinted) >= 0.9 and not looks_written(utf8):
+            return hinted
+        return utf8
+    return decode_bytes(data, hint)
+
+
 def _says_ascii(label: str | None) -> bool:
     # A us-ascii label on 8-bit bytes is certainly wrong: there is nothing to believe.
     return _LABEL_JUNK.sub("", label or "").lower() in {"us-ascii", "ascii", "ansi_x3.4-1968"}
@@ -303,7 +320,7 @@ def _raw_text(chunk: str, hint: str | None) -> str:
         data = chunk.encode("utf-8", "surrogateescape")
     except UnicodeEncodeError:
         return chunk
-    return decode_bytes(data, hint)
+    return decode_header_bytes(data, hint)
 
 
 def decode_header(value: str | bytes | None, hint: str | None = None) -> str:

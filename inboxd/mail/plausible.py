@@ -123,3 +123,12 @@ def _lead(c: str, codec: str, low: int, high: int) -> bool:
     except UnicodeError:
         return False
     return len(data) == 2 and low <= data[0] <= high
+
+
+def looks_written(text: str) -> bool:
+    """Whether a text reads as a person's: common letters of one script, or Latin."""
+    if common_share(text) >= _STRONG:
+        return True
+    high = [c for c in text if ord(c) > 0x7F]
+    latin = all(c in _TYPOGRAPHIC or unicodedata.name(c, "").startswith("LATIN") for c in high)
+    return latin and latin_plausible(text)
