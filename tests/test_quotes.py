@@ -331,3 +331,17 @@ def test_html_interleaved_blockquote_without_cite_is_kept() -> None:
 def test_html_with_xml_declaration_is_parsed() -> None:
     html = '<?xml version="1.0" encoding="UTF-8"?><html><body><p>Hi</p></body></html>'
     assert strip_quoted_html(html) == "Hi"
+
+
+def test_a_pasted_changelog_entry_is_not_an_attribution() -> None:
+    body = (
+        "The crash started after this change:\n\n"
+        "2026-11-20  Carol Customer  <carol@example.org>\n\n"
+        "\t* src/main.c: Fix the parser.\n\nCan you look?"
+    )
+    assert strip_quoted(body) == body
+
+
+def test_date_first_attribution_without_verb_ends_the_new_text() -> None:
+    body = "Thanks!\n\n2026/11/23 Carol Customer <carol@example.org>\n\nold text\n"
+    assert strip_quoted(body) == "Thanks!"

@@ -97,9 +97,11 @@ ADDRESS_VERB = re.compile(
     re.IGNORECASE,
 )
 # "2026/11/23 Carol Customer <carol@x.org>": old Android Gmail, a full date first and an
-# address in angle brackets last, alone on its line, with nothing else.
+# address in angle brackets last, alone on its line, with nothing else. ISO dates with
+# dashes are left out: "2026-11-20  Carol Customer  <carol@x.org>" heads every entry of
+# a GNU ChangeLog, which customers paste.
 DATE_NAME_ADDRESS = re.compile(
-    r"^(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{4})\b[^<>@]{1,80}"
+    r"^(?:\d{4}[/.]\d{1,2}[/.]\d{1,2}|\d{1,2}[/.]\d{1,2}[/.]\d{4})\b[^<>@]{1,80}"
     r"<[^<>\s@]+" + EMAIL_AT + r">$"
 )
 # Words that begin an attribution; used to pull a wrapped first line into the block
