@@ -279,6 +279,13 @@ BOILERPLATE = [
         ("outlook-android", "Get Outlook for Android", "Thanks, it works."),
         ("yahoo-android", "Sent from Yahoo Mail on Android", "Thanks, it works."),
         ("samsung", "Sent from my Galaxy", "Thanks, it works."),
+        ("samsung-ko", "삼성 갤럭시 스마트폰에서 보냈습니다.", "Thanks, it works."),
+        ("iphone-tr", "iPhone'umdan gönderildi", "Thanks, it works."),
+        ("iphone-cs", "Odesláno z iPhonu", "Thanks, it works."),
+        ("iphone-el", "Στάλθηκε από το iPhone μου", "Thanks, it works."),
+        ("iphone-he", "נשלח מה-iPhone שלי", "Thanks, it works."),
+        ("iphone-vi", "Gửi từ iPhone của tôi", "Thanks, it works."),
+        ("android-ja", "Android端末から送信", "Thanks, it works."),
         ("delimiter-runs", "--\n***\n____\n====", "Thanks, it works."),
         ("iphone-then-delimiter", "Sent from my iPhone\n\n--", "Thanks, it works."),
         (

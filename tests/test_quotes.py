@@ -345,3 +345,10 @@ def test_a_pasted_changelog_entry_is_not_an_attribution() -> None:
 def test_date_first_attribution_without_verb_ends_the_new_text() -> None:
     body = "Thanks!\n\n2026/11/23 Carol Customer <carol@example.org>\n\nold text\n"
     assert strip_quoted(body) == "Thanks!"
+
+
+def test_a_prose_line_that_ends_like_a_client_line_does_not_end_the_new_text() -> None:
+    # "Sent from the office." in Korean, then more text: only a line at the very end
+    # is dropped as client boilerplate (boilerplate.py), never taken as a cut.
+    body = "Hello\n\n회사에서 보냈습니다.\n\n내일 다시 연락드리겠습니다."
+    assert strip_quoted(body) == body
