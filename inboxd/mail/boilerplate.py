@@ -28,19 +28,21 @@ MOBILE_SIGNATURE = re.compile(
     r"|skickat från [\w' -]{2,40}|sendt fra [\w' -]{2,40}|lähetetty [\w' -]{2,40}"
     r"|wysłane z [\w' -]{2,40}|отправлено (?:с|из) [\w' -]{2,40}"
     r"|trimis de pe [\w'‑ -]{2,40}|obter o outlook para \w+|az [\w-]+ küldve"
-    r"|أُرسلت من الـ iPhone|odesláno z [\w' -]{2,40}|στάλθηκε από [\w' -]{2,40}"
-    r"|נשלח מ[\w' -]{2,40}|gửi từ [\w' -]{2,40}"
+    r"|أُرسلت من الـ iPhone"
     # Chinese clients: "发自我的iPhone", "从我的 iPhone 发送", "從我的 iPhone 傳送".
     r"|(?:发自|發自)我的\s?[\w -]{1,30}|(?:从|從)我的\s?[\w -]{1,30}?\s?(?:发送|傳送|寄出)"
     r"|iPhoneから送信)(?:<[^>\s]{1,200}>)?$",
     re.IGNORECASE,
 )
-# Client lines named by how they end ("<device>から送信", "<device>에서 보냄", Turkish
-# "<device>'dan gönderildi", "来自我的<device>"): as loose as that, they are dropped only
-# at the very end of a mail, never taken as the end of what the sender typed.
+# Client lines whose words are also ordinary prose ("<device>から送信", "<device>에서
+# 보냄", Turkish "<device>'dan gönderildi", "来自我的<device>", Czech "Odesláno z",
+# Greek "Στάλθηκε από", Hebrew "נשלח מ", Vietnamese "Gửi từ"): they are dropped only at
+# the very end of a mail, never taken as the end of what the sender typed.
 CLIENT_TAIL = re.compile(
     r"^(?:(?:来自|來自)我的\s?[\w -]{1,30}|[\w -]{2,30}から送信|[\w -]{2,30}에서 보냄"
-    r"|[\w -]{2,30}에서 보냈습니다\.?|[\w'’ -]{2,30}(?:dan|den|tan|ten) gönderildi)$",
+    r"|[\w -]{2,30}에서 보냈습니다\.?|[\w'’ -]{2,30}(?:dan|den|tan|ten) gönderildi"
+    r"|odesláno z [\w' -]{2,40}|στάλθηκε από [\w' -]{2,40}|נשלח מ[\w' -]{2,40}"
+    r"|gửi từ [\w' -]{2,40})$",
     re.IGNORECASE,
 )
 
