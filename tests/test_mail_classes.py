@@ -24,9 +24,14 @@ from mail_class_cases import (
     TextCase,
     message,
 )
+from sqlmodel import select
 
+from inboxd.db import session_scope
 from inboxd.mail import parse
-from inboxd.pipeline import prepare
+from inboxd.models import Message
+from inboxd.pipeline import ingest, prepare
+from inboxd.runtime import Runtime
+from inboxd.tickets.queries import get_ticket, ticket_json
 
 ROOT = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("mail_classes", ROOT / "bench" / "mail_classes.py")
@@ -141,3 +146,19 @@ def test_raw_bytes_anywhere_in_headers_never_make_an_internal_error() -> None:
         raw = template % fill + b"Message-ID: <m@x>\r\n\r\nbody \xff\r\n"
         prepared = prepare(raw)
         assert prepared.error is None, (raw, prepared.error)
+
+
+@pytest.mark.parametrize(
+    ("name", "requester"),
+    [("empty-address-reply-to", "wo@customer.cn"), ("null-return-path-gives-nobody", "")],
+)
+def test_a_ticket_without_a_usable_from_has_a_requester_or_says_it_has_none(
+    rt: Runtime, name: str, requester: str
+) -> None:
+    result = ingest(rt, NO_FROM_BY_NAME[name].raw, "test", ())
+    assert result.result == "created" and result.ticket is not None
+    with session_scope(rt.engine) as session:
+        data = ticket_json(session, get_ticket(session, result.ticket), full=True)
+        message = session.exec(select(Message).where(Message.ticket_id == result.ticket)).one()
+    assert data["requester"] == requester
+    assert message.flags["sender_problem"]
