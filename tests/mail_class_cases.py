@@ -204,6 +204,29 @@ ATTRIBUTIONS = [
     ]
 ]
 
+# Text that looks like a quote start but is what the customer wrote: nothing may be cut.
+NOT_ATTRIBUTIONS = [
+    TextCase(2, name, body, body.strip())
+    for name, body in [
+        (
+            "booking-form-en",
+            "Hi,\n\nmy booking:\nFrom: Berlin\nTo: Munich\nDate: 24.11.2026\n\n"
+            "Please move it to Friday.\n\nCarol",
+        ),
+        ("booking-form-fr", "Bonjour,\n\nDe : Paris\nÀ : Lyon\nDate : 24/11/2026\n\nMerci.\n"),
+        (
+            "booking-form-de",
+            "Hallo,\n\nVon: Berlin Hbf\nAn: München Hbf\nDatum: 24.11.2026\n\nBitte umbuchen.",
+        ),
+        (
+            "pasted-changelog",
+            "It broke after this:\n\n2026-11-20  Carol Customer  <carol@example.org>\n\n"
+            "\t* src/main.c: Fix the parser.\n\nCan you look?",
+        ),
+        ("korean-prose-line", "Hello\n\n회사에서 보냈습니다.\n\n내일 다시 연락드리겠습니다."),
+    ]
+]
+
 _HTML_NEW = "<div>Thanks, that helped.</div>"
 
 HTML_ATTRIBUTIONS = [
@@ -546,7 +569,13 @@ NO_FROM = [
     ),
 ]
 
-TEXT_CASES: list[TextCase] = [*INTERLEAVED, *ATTRIBUTIONS, *HTML_ATTRIBUTIONS, *BOILERPLATE]
+TEXT_CASES: list[TextCase] = [
+    *INTERLEAVED,
+    *ATTRIBUTIONS,
+    *NOT_ATTRIBUTIONS,
+    *HTML_ATTRIBUTIONS,
+    *BOILERPLATE,
+]
 RAW_CASES: list[RawCase] = [*EIGHT_BIT, *DECLARED_CASES, *NO_FROM]
 CLASS_NAMES = {
     1: "interleaved replies",

@@ -352,3 +352,14 @@ def test_a_prose_line_that_ends_like_a_client_line_does_not_end_the_new_text() -
     # is dropped as client boilerplate (boilerplate.py), never taken as a cut.
     body = "Hello\n\n회사에서 보냈습니다.\n\n내일 다시 연락드리겠습니다."
     assert strip_quoted(body) == body
+
+
+@pytest.mark.parametrize(
+    "form",
+    ["From: Berlin\nTo: Munich\nDate: 24.11.2026", "De : Paris\nÀ : Lyon\nDate : 24/11/2026"],
+)
+def test_a_typed_booking_is_not_a_header_block(form: str) -> None:
+    # A mail's header block names an address or a subject, or sits under a rule, an
+    # "Original Message" line or an attribution; a route the customer typed does not.
+    body = f"Hi,\n\nmy booking:\n{form}\n\nPlease move it to Friday."
+    assert strip_quoted(body) == body

@@ -57,6 +57,7 @@ def header_block(lines: Lines, i: int) -> tuple[int, int] | None:
     head = lines.header_text(i)
     if patterns.FROM_HEADER.match(head):
         others = 0
+        mail_like = "@" in c or "mailto:" in c
         j = i + 1
         seen = 0
         while j < lines.n and seen < patterns.HEADER_WINDOW:
@@ -64,10 +65,19 @@ def header_block(lines: Lines, i: int) -> tuple[int, int] | None:
                 seen += 1
                 if lines.quoted(j):
                     break
-                if patterns.OTHER_HEADER.match(lines.header_text(j)):
+                text = lines.header_text(j)
+                if patterns.OTHER_HEADER.match(text):
                     others += 1
+                    mail_like = mail_like or "@" in text or bool(patterns.SUBJECT.match(text))
+                elif seen == 1 and "@" in text:
+                    mail_like = True  # the address wrapped onto its own line
             j += 1
         if others == 0 and len(patterns.INLINE_HEADER.findall(head)) < 3:
+            return None
+        if not mail_like and _header_top(lines, i) == i:
+            # "From: Berlin / To: Munich / Date: 24.11." is a booking the customer
+            # typed: a mail's header block names an address or a subject, or sits under
+            # a rule, an "Original Message" line or an attribution.
             return None
     elif patterns.OTHER_HEADER.match(head) and len(patterns.INLINE_HEADER.findall(head)) >= 3:
         pass  # the one-line header block

@@ -129,6 +129,12 @@ OTHER_HEADER_NAMES = (
     r"|الموضوع|التاريخ|发送时间|日期|收件人|抄送|主题|寄件日期|收件者|副本|主旨|送信日時"
     r"|宛先|件名|보낸 날짜|받는 사람|제목|message du"
 )
+# The subject line of a header block, in the same languages.
+SUBJECT = re.compile(
+    r"^(?:subject|betreff|objet|onderwerp|ämne|emne|temat|тема|aihe|oggetto|asunto|assunto"
+    r"|tárgy|θέμα|konu|subiect|předmět|الموضوع|主题|主旨|件名|제목|sujet)\s*[:：]",
+    re.IGNORECASE,
+)
 FROM_HEADER = re.compile(r"^(?:" + FROM_NAMES + r")\s*[:：]", re.IGNORECASE)
 OTHER_HEADER = re.compile(r"^(?:" + OTHER_HEADER_NAMES + r")\s*[:：]", re.IGNORECASE)
 # Onet/WP webmail put a whole header block on one line:
