@@ -268,7 +268,7 @@ STAGES = [
     (("inboxd/tickets/dedupe.py", "find_copy"), "  dedupe.find_copy"),
     (("inboxd/mail/parse.py", "parse_message"), "  parse.parse_message"),
     (("email/parser.py", "parsebytes"), "    stdlib MIME parse (compat32)"),
-    (("inboxd/mail/parse.py", "_flanker_parse"), "    flanker address grammar"),
+    (("inboxd/mail/addresses.py", "_flanker_parse"), "    flanker address grammar"),
     (("inboxd/mail/charsets.py", "decode_header"), "    charsets.decode_header"),
     (("inboxd/mail/charsets.py", "decode_bytes"), "    charsets.decode_bytes"),
     (("inboxd/mail/charsets.py", "_guess"), "      charset detection (_guess)"),

@@ -31,7 +31,7 @@ from inboxd.db import session_scope
 from inboxd.errors import DatabaseUnavailable, NotFound, ParseRejected
 from inboxd.mail.classify import Classification, classify
 from inboxd.mail.parse import ParsedMessage, parse_message
-from inboxd.mail.quotes import strip_quoted, strip_quoted_html
+from inboxd.mail.quotes import reply_text
 from inboxd.mail.subjects import clean_subject, subject_tag_pattern
 from inboxd.models import Agent, Message, Quarantine, Ticket, utcnow
 from inboxd.queues import outbox, spool
@@ -116,11 +116,7 @@ def prepare(raw: bytes) -> Prepared:
     except Exception as exc:
         return Prepared(None, error=f"{type(exc).__name__}: {exc}", trace=traceback.format_exc())
     try:
-        if msg.text or not msg.html:
-            new_text = strip_quoted(msg.text)
-        else:
-            new_text = strip_quoted_html(msg.html)
-        return Prepared(msg, new_text, fingerprint(msg))
+        return Prepared(msg, reply_text(msg.text, msg.html), fingerprint(msg))
     except Exception as exc:
         return Prepared(None, error=f"{type(exc).__name__}: {exc}", trace=traceback.format_exc())
 
@@ -456,6 +452,8 @@ def _flags(msg: ParsedMessage, kind: Classification) -> dict[str, Any]:
         flags["stripped_internal_headers"] = msg.stripped_internal_headers
     if msg.defects:
         flags["defects"] = sorted(set(msg.defects))
+    if msg.degraded:
+        flags["degraded"] = msg.degraded  # fields read by mail/fallback.py, with why
     return flags
 
 

@@ -356,6 +356,16 @@ def test_command_only_mail_sends_nothing_to_the_customer(desk: Desk) -> None:
     assert ticket["first_response_at"] is None
 
 
+def test_a_reply_of_nothing_but_the_quoted_notification_sends_nothing(desk: Desk) -> None:
+    # Customer mail that is nothing but a quote keeps it (issue #10); an agent's adds
+    # nothing to relay, so the customer never gets their own message back.
+    ticket_id, _ = desk.customer_writes()
+    before = len(desk.mails_to(CAROL))
+    desk.reply(gmail_reply, desk.notification(ticket_id), "")
+    assert len(desk.mails_to(CAROL)) == before
+    assert [m["kind"] for m in desk.ticket(ticket_id)["messages"]][-1] == "note"
+
+
 def test_reply_to_assignment_notification_is_a_note_unless_public(desk: Desk) -> None:
     """SPEC §6 Defaults: a quick "ok, on it" to an assignment never reaches the customer."""
     ticket_id, _ = desk.customer_writes()

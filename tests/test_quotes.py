@@ -193,12 +193,34 @@ def test_trailing_quote_block_without_attribution_is_dropped() -> None:
     assert strip_quoted("Hello\n\n> Hi\n> there\n") == "Hello"
 
 
-def test_interleaved_reply_keeps_every_answer_and_drops_the_quoted_lines() -> None:
+def test_interleaved_reply_keeps_each_answer_with_its_question() -> None:
+    # Issue #10: an answer without the question it answers ("Yes.") means nothing to an
+    # agent; only the attribution goes.
     body = (
         "On Mon, Nov 23, 2026 at 10:00 AM Alice <a@b.com> wrote:\n"
         "> First question?\n\nFirst answer.\n\n> Second question?\n\nSecond answer.\n"
     )
-    assert strip_quoted(body) == "First answer.\n\n\nSecond answer."
+    assert strip_quoted(body) == (
+        "> First question?\n\nFirst answer.\n\n> Second question?\n\nSecond answer."
+    )
+
+
+def test_interleaved_reply_drops_the_trailing_history() -> None:
+    body = (
+        "On Mon, Nov 23, 2026 at 10:00 AM Alice <a@b.com> wrote:\n"
+        "> First?\nYes.\n> Second?\nNo.\n> Regards, Alice\n>\n"
+        "> On Sun, Nov 22, 2026 at 9:00 AM Carol <c@d.com> wrote:\n> > old\n"
+    )
+    assert strip_quoted(body) == "> First?\nYes.\n> Second?\nNo."
+
+
+def test_short_quoted_line_then_bare_answer_is_not_a_wrapped_quote() -> None:
+    body = "On 23.11.26 10:00, Alice wrote:\n> Version?\n3.2.1\n> Crash?\nOnly after login.\n"
+    assert strip_quoted(body) == "> Version?\n3.2.1\n> Crash?\nOnly after login."
+
+
+def test_a_mail_that_is_only_a_quote_keeps_it() -> None:
+    assert strip_quoted("> Hello\n> my order is late\n") == "> Hello\n> my order is late"
 
 
 def test_bottom_posted_reply_keeps_the_text_below_the_quote() -> None:
@@ -309,3 +331,35 @@ def test_html_interleaved_blockquote_without_cite_is_kept() -> None:
 def test_html_with_xml_declaration_is_parsed() -> None:
     html = '<?xml version="1.0" encoding="UTF-8"?><html><body><p>Hi</p></body></html>'
     assert strip_quoted_html(html) == "Hi"
+
+
+def test_a_pasted_changelog_entry_is_not_an_attribution() -> None:
+    body = (
+        "The crash started after this change:\n\n"
+        "2026-11-20  Carol Customer  <carol@example.org>\n\n"
+        "\t* src/main.c: Fix the parser.\n\nCan you look?"
+    )
+    assert strip_quoted(body) == body
+
+
+def test_date_first_attribution_without_verb_ends_the_new_text() -> None:
+    body = "Thanks!\n\n2026/11/23 Carol Customer <carol@example.org>\n\nold text\n"
+    assert strip_quoted(body) == "Thanks!"
+
+
+def test_a_prose_line_that_ends_like_a_client_line_does_not_end_the_new_text() -> None:
+    # "Sent from the office." in Korean, then more text: only a line at the very end
+    # is dropped as client boilerplate (boilerplate.py), never taken as a cut.
+    body = "Hello\n\n회사에서 보냈습니다.\n\n내일 다시 연락드리겠습니다."
+    assert strip_quoted(body) == body
+
+
+@pytest.mark.parametrize(
+    "form",
+    ["From: Berlin\nTo: Munich\nDate: 24.11.2026", "De : Paris\nÀ : Lyon\nDate : 24/11/2026"],
+)
+def test_a_typed_booking_is_not_a_header_block(form: str) -> None:
+    # A mail's header block names an address or a subject, or sits under a rule, an
+    # "Original Message" line or an attribution; a route the customer typed does not.
+    body = f"Hi,\n\nmy booking:\n{form}\n\nPlease move it to Friday."
+    assert strip_quoted(body) == body

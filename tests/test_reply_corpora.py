@@ -49,8 +49,9 @@ TALON_HTML = [
 ]
 
 # Measured on 2026 fixtures: every one of EXPECTED.md's 936 compositions gives base +
-# signature. Keep this at the measured count so a regression fails.
-WEB_RIDGE_MEASURED_EXACT = 936
+# signature, except the 11 whose base mail and signature are both empty (see below).
+# Keep this at the measured count so a regression fails.
+WEB_RIDGE_MEASURED_EXACT = 925
 
 # Hand-written expectations that the module misses on purpose, each with why.
 KNOWN_MISSES = {
@@ -61,6 +62,21 @@ KNOWN_MISSES = {
     ),
     "edgetier-email-reply-parser/test/emails/email_iphone_start_german.txt": (
         "same shape as email_iphone_start, in German"
+    ),
+    **{
+        f"{corpus}/test/emails/email_1_8.txt": (
+            "an interleaved reply; the label predates issue #10 (class 1), by which the "
+            "quoted questions the sender answered stay with the answers: leak, no loss"
+        )
+        for corpus in (
+            "github-email-reply-parser",
+            "zapier-email-reply-parser",
+            "mail-parser-reply",
+            "edgetier-email-reply-parser",
+        )
+    },
+    "crisp-email-reply-parser/test/fixtures/email_tricky_18_inline_reply.txt": (
+        "interleaved, like email_1_8: the label drops the answered questions, issue #10 keeps them"
     ),
     "crisp-email-reply-parser/test/fixtures/email_with_date_headers.txt": (
         "'[DATE]' is a placeholder that crisp's test replaces with a header; as stored "
@@ -119,7 +135,15 @@ def test_web_ridge_compositions_give_base_and_signature_without_leaks(corpora: P
     assert len(cases) == 936
     scores = [reply_scores.score(reply_scores.extract(c), c.expected, c.compare) for c in cases]
     assert sum(s.exact for s in scores) >= WEB_RIDGE_MEASURED_EXACT
-    assert not [c.name for c, s in zip(cases, scores, strict=True) if s.leak]
+    # An empty base mail with an empty signature is a mail that is nothing but a quote:
+    # EXPECTED.md wants "", issue #10 (class 1) keeps the quote, since an empty message
+    # is never right. Those 11 compositions leak on purpose (the twelfth quote block,
+    # empty_reply, is empty itself); every other composition must not leak.
+    only_quote = [c for c in cases if not c.expected.strip() and c.body.strip()]
+    assert len(only_quote) == 11
+    assert all(reply_scores.extract(c).strip() for c in only_quote)
+    leaks = [c.name for c, s in zip(cases, scores, strict=True) if s.leak]
+    assert sorted(leaks) == sorted(c.name for c in only_quote)
     assert not [c.name for c, s in zip(cases, scores, strict=True) if s.loss]
 
 

@@ -402,6 +402,117 @@ def test_a_forged_message_id_cannot_pull_a_waiting_ticket_onto_a_strangers(rt: R
         assert [m.from_email for m in mine] == ["carol@example.org"]
 
 
+LIST = "dev@lists.example.org"
+LIST_ID = {"List-Id": "Developers <dev.lists.example.org>"}
+
+
+def _late_chain(on_list: bool, c_to_parent: bool = True) -> dict[str, bytes]:
+    """A <- B <- C by three people, the replies carrying In-Reply-To only.
+
+    On a list every post goes to the list and carries its List-Id; in private mail each
+    reply goes to everybody of the message it answers (reply-all). Erin, B's author,
+    is no participant of anything when B arrives last: only the replies' headers say
+    whom they answered.
+    """
+    a, b, c = "<la@mail.example.org>", "<lb@mail.example.org>", "<lc@mail.example.org>"
+    erin, frank = "Erin <erin@example.net>", "Frank <frank@example.net>"
+    if on_list:
+        to_a = to_b = to_c = [LIST]
+        cc_a: list[str] = []
+        cc_c: list[str] = []
+        extra = LIST_ID
+    else:
+        to_a, cc_a = [SUPPORT], [erin]
+        to_b = [SUPPORT, CAROL, frank]
+        to_c, cc_c = [SUPPORT, CAROL], [erin] if c_to_parent else []
+        extra = {}
+    return {
+        "A": mail(to=to_a, cc=cc_a, message_id=a, subject="Build", headers=extra),
+        "B": mail(
+            sender=erin, to=to_b, message_id=b, in_reply_to=a, subject="Re: Build", headers=extra
+        ),
+        "C": mail(
+            sender=frank,
+            to=to_c,
+            cc=cc_c,
+            message_id=c,
+            in_reply_to=b,
+            subject="Re: Build",
+            headers=extra,
+        ),
+    }
+
+
+@pytest.mark.parametrize("on_list", [True, False], ids=["list-posts", "private-reply-all"])
+def test_late_replies_from_people_new_to_the_thread_meet_their_parent(
+    rt: Runtime, on_list: bool
+) -> None:
+    # Issue #10, class 7: B arrives after C, and B's author (Erin) takes part in neither
+    # ticket. C was written to Erin, or posted to B's list: C answers B, and everybody
+    # on C's ticket was reached by B.
+    chain = _late_chain(on_list)
+    for run, order in enumerate(itertools.permutations("ABC")):
+        placed = partition(_place(rt, [chain[k] for k in order], run))
+        assert len(placed) == 1, "".join(order)
+
+
+def test_late_replies_written_to_nobody_of_the_parent_stay_apart(rt: Runtime) -> None:
+    # Without a list and without writing to B's author, nothing says C answers this B.
+    chain = _late_chain(on_list=False, c_to_parent=False)
+    placed = partition(_place(rt, [chain["A"], chain["C"], chain["B"]], 0))
+    assert len(placed) == 2
+
+
+def test_a_forged_parent_on_another_list_cannot_pull_a_waiting_list_post(rt: Runtime) -> None:
+    carol = deliver(
+        rt,
+        mail(to=LIST, in_reply_to="<lost@mail.example.org>", subject="Re: x", headers=LIST_ID),
+    )
+    mallory = deliver(rt, mail(sender=MALLORY, subject="hello"))
+    forged = deliver(
+        rt,
+        mail(
+            sender=MALLORY,
+            to="other@lists.example.org",
+            message_id="<lost@mail.example.org>",
+            in_reply_to=mallory.message_id,
+            subject="Re: hello",
+            headers={"List-Id": "Other <other.lists.example.org>"},
+        ),
+    )
+    assert forged.ticket == mallory.ticket != carol.ticket
+    with session_scope(rt.engine) as session:
+        carol_ticket = session.get(Ticket, carol.ticket)
+        assert carol_ticket is not None and carol_ticket.merged_into is None
+
+
+def test_an_early_fake_reply_cannot_make_a_stranger_a_participant_when_the_parent_comes(
+    rt: Runtime,
+) -> None:
+    # Dave's mail to support is late; Mallory, who somehow knows its Message-ID, sends a
+    # "reply" to it written to Carol and Dave first. When Dave's mail arrives on
+    # Carol's ticket (it answers her), Mallory's ticket must not be merged into it.
+    ticket, carol_msgid = open_ticket(rt, subject="contract")
+    dave_msgid = "<dave-late@example.org>"
+    fake = deliver(
+        rt,
+        mail(
+            sender=MALLORY,
+            to=[SUPPORT, CAROL],
+            cc=DAVE,
+            in_reply_to=dave_msgid,
+            subject="Re: contract",
+        ),
+    )
+    late = deliver(
+        rt,
+        mail(sender=DAVE, message_id=dave_msgid, in_reply_to=carol_msgid, subject="Re: contract"),
+    )
+    assert late.ticket == ticket != fake.ticket
+    data = show(rt, ticket)
+    assert "mallory@evil.test" not in [data["requester"], *data["cc"]]
+
+
 def _msgid_of(raw: bytes) -> list[bytes]:
     return [
         line.split(b":", 1)[1].strip()

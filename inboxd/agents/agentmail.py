@@ -18,6 +18,7 @@ from inboxd.agents.operations import macros_dir
 from inboxd.agents.trust import authentication_verdict
 from inboxd.mail.command_tags import extract_tags
 from inboxd.mail.parse import ParsedMessage
+from inboxd.mail.quotes import reply_text as new_text
 from inboxd.models import Agent, Message, Outbound, Ticket
 from inboxd.queues.outbox import FilePart
 from inboxd.runtime import Runtime
@@ -86,8 +87,11 @@ def handle(
             "warn:spoof",
         )
         return
+    # A reply of nothing but the quoted notification is stored with its quote (quotes.py)
+    # but has nothing to relay or run.
+    own = message.text if new_text(msg.text, msg.html, keep_quote_only=False) else ""
     # SPEC §6: only the plain-text part is read for commands; an HTML-only mail has none.
-    calls, reply_text = ([], message.text) if msg.text_from_html else extract_tags(message.text)
+    calls, reply_text = ([], own) if msg.text_from_html else extract_tags(own)
     notification = replied_notification(session, msg)
     about = notification.about_message_pk if notification is not None else None
     result: BlockResult | None = None

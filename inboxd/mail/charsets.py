@@ -25,6 +25,8 @@ from functools import lru_cache
 
 from charset_normalizer import from_bytes
 
+from inboxd.mail.plausible import common_share, latin_plausible, looks_written, strong_reading
+
 # Labels mapped to the codec that decodes what clients really send under them.
 _SUPERSETS = {
     "gb2312": "gb18030",
@@ -197,12 +199,42 @@ def decode_bytes(data: bytes, charset: str | None) -> str:
         return text
     # "us-ascii" and "iso-8859-1" are what many mailers write when they do not know; a
     # Big5 or KOI8 text under them (enmime's big5 fixture) shows runs of high bytes.
+    # The label is still believed unless its reading is implausible (plausible.py):
+    # "aaäöüßad" is German even though its bytes are valid GBK.
     weak = codec == "cp1252" and _HIGH_RUN.search(data) and not _says_cp1252(charset)
+    if weak:
+        declared = None if _says_ascii(charset) else _try(data, codec or "cp1252")
+        if declared is not None and latin_plausible(declared):
+            return declared
+        if (text := strong_reading(data)) is not None:
+            return text
     if codec is not None and not weak and (text := _try(data, codec)) is not None:
         return text
     if (text := _guess(data)) is not None:
         return text
     return data.decode(codec or "cp1252", errors="replace")
+
+
+def decode_header_bytes(data: bytes, hint: str | None) -> str:
+    """Raw 8-bit bytes in a header, where no label applies and `hint` is only a guess.
+
+    RFC 6532 allows UTF-8 there, and mail clients send it ("Grüße" from a German
+    customer whose body is GB2312); Foxmail sends GBK under a GBK body. The body's
+    charset is only believed over a valid UTF-8 reading when that reading looks like
+    nobody's writing and the hinted one is made of common characters.
+    """
+    codec = resolve_charset(hint)
+    if codec in _MULTIBYTE and (utf8 := _try(data, "utf-8")) is not None:
+        hinted = _try(data, codec)
+        if hinted is not None and common_share(hinted) >= 0.9 and not looks_written(utf8):
+            return hinted
+        return utf8
+    return decode_bytes(data, hint)
+
+
+def _says_ascii(label: str | None) -> bool:
+    # A us-ascii label on 8-bit bytes is certainly wrong: there is nothing to believe.
+    return _LABEL_JUNK.sub("", label or "").lower() in {"us-ascii", "ascii", "ansi_x3.4-1968"}
 
 
 def _says_cp1252(label: str | None) -> bool:
@@ -222,7 +254,32 @@ _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]+")
 _FOLD = re.compile(r"\r?\n[ \t]*|\r")
 
 
-def _word_bytes(enc: str, text: str) -> bytes:
+def _text_bytes(text: str, charset: str) -> bytes:
+    """The bytes a client put in an encoded word's text.
+
+    They should be ASCII, but clients put raw 8-bit bytes there too
+    ("=?iso-8859-1?Q?J<0xFC>rgen?="): the parser hands them over as surrogate escapes,
+    or, when the header was decoded as a whole first (display names, filenames), as
+    the characters they stood for, which are encoded back in the word's own charset.
+    """
+    if text.isascii():
+        return text.encode("ascii")
+    out = bytearray()
+    codec = resolve_charset(charset) or "utf-8"
+    for char in text:
+        if char.isascii():
+            out.append(ord(char))
+        elif "\udc80" <= char <= "\udcff":
+            out.append(ord(char) - 0xDC00)
+        else:
+            try:
+                out += char.encode(codec)
+            except (UnicodeError, LookupError):
+                out += char.encode("utf-8", "surrogatepass")
+    return bytes(out)
+
+
+def _word_bytes(enc: str, text: str, charset: str = "utf-8") -> bytes:
     if enc in "bB":
         cleaned = re.sub(r"[^A-Za-z0-9+/]", "", text)
         cleaned += "=" * (-len(cleaned) % 4)
@@ -234,7 +291,7 @@ def _word_bytes(enc: str, text: str) -> bytes:
     # Q: "_" is a space, =XX a byte; a lone "=" stays as it is.
     out = bytearray()
     i = 0
-    raw = text.encode("ascii", "surrogateescape")
+    raw = _text_bytes(text, charset)
     while i < len(raw):
         c = raw[i]
         if c == 0x5F:
@@ -263,7 +320,7 @@ def _raw_text(chunk: str, hint: str | None) -> str:
         data = chunk.encode("utf-8", "surrogateescape")
     except UnicodeEncodeError:
         return chunk
-    return decode_bytes(data, hint)
+    return decode_header_bytes(data, hint)
 
 
 def decode_header(value: str | bytes | None, hint: str | None = None) -> str:
@@ -291,7 +348,7 @@ def decode_header(value: str | bytes | None, hint: str | None = None) -> str:
     for match in _ENCODED_WORD.finditer(value):
         between = value[last_end : match.start()]
         charset = match.group("charset").split("*", 1)[0]
-        data = _word_bytes(match.group("enc"), match.group("text"))
+        data = _word_bytes(match.group("enc"), match.group("text"), charset)
         adjacent = pending_charset is not None and _BETWEEN_WORDS.match(between)
         if adjacent and (resolve_charset(charset) == resolve_charset(pending_charset)):
             # A multi-byte character split across two words is joined here before decoding.

@@ -2,9 +2,8 @@
 
 The MIME tree comes from the standard library's parser (compat32, which keeps every raw
 header and tolerates broken structure); all text decoding goes through charsets.py.
-flanker, the design card's mail library, is used here and only here, for what it does
-best: a strict RFC 5322 address grammar that says when a sender header is ambiguous.
-Its MIME decoding was measured wrong on real mail (ISO-2022-JP bodies come back
+Addresses and the sender are read by addresses.py (with flanker's strict grammar).
+flanker's MIME decoding was measured wrong on real mail (ISO-2022-JP bodies come back
 undecoded; 10 of mikel/mail's 104 fixtures raise "Multipart message without starting
 boundary"), so its MIME parser is not used; the stdlib parser is the correct path there.
 
@@ -16,35 +15,30 @@ is quarantined by the pipeline with its raw bytes.
 from __future__ import annotations
 
 import base64
-import contextlib
-import functools
-import inspect
-import io
-import logging
 import mimetypes
 import quopri
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import Message
 from email.parser import BytesParser
 from email.policy import compat32
-from email.utils import getaddresses, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
+from typing import TypeVar
 
 from inboxd.errors import ParseRejected
+from inboxd.mail.addresses import (
+    SENDER_FALLBACKS,
+    Address,
+    addresses,
+    read_sender,
+    unescape_8bit,
+)
 from inboxd.mail.charsets import clean_header_text, decode_bytes, decode_header
+from inboxd.mail.fallback import Fallbacks, plain_header
 from inboxd.mail.htmltext import html_to_text
-
-# ply, under flanker's address grammar, prints parser-table warnings to stderr on first
-# import; they are noise to an admin reading inboxd's output.
-with contextlib.redirect_stderr(io.StringIO()):
-    from flanker.addresslib import address as flanker_address
-# flanker logs a warning for every address it cannot parse; for hostile senders that is
-# the expected answer, which parse.py turns into `sender_problem`, not terminal noise.
-for _name in ("flanker", "flanker.addresslib._parser.lexer"):
-    logging.getLogger(_name).setLevel(logging.ERROR)
 
 # Limits. Real support mail stays far below each: the largest header block seen in the
 # corpora is ~40 KB (long References chains); the most parts ~150 (newsletters with
@@ -56,25 +50,14 @@ MAX_PARSE_SECONDS = 5.0
 
 INTERNAL_HEADER_PREFIX = "x-inboxd-"
 
+T = TypeVar("T")
+
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _CONTENT_TYPE_LINE = re.compile(rb"(?im)^content-type[ \t]*:")
 _MSGID = re.compile(r"<([^<>\s]+)>")
-_LOOKS_LIKE_ADDRESS = re.compile(r"[^\s@<>\"'(),;:]+@[^\s@<>\"'(),;:]+\.[^\s@<>\"'(),;:]+")
-_GETADDRESSES_STRICT = "strict" in inspect.signature(getaddresses).parameters
 # Path separators, control characters, and bidi controls that make "invoice\u202egpj.exe"
 # display as "invoiceexe.jpg".
 _FILENAME_UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|\u200e\u200f\u202a-\u202e\u2066-\u2069]+")
-
-
-@dataclass(frozen=True)
-class Address:
-    """One mailbox: `email` is lowercased (mail addresses are matched without case)."""
-
-    email: str
-    name: str = ""
-
-    def __str__(self) -> str:
-        return f"{self.name} <{self.email}>" if self.name else self.email
 
 
 @dataclass(frozen=True)
@@ -111,6 +94,8 @@ class ParsedMessage:
     defects: list[str] = field(default_factory=list)
     # True when `text` is a rendering of the HTML part (the mail had no text/plain part).
     text_from_html: bool = False
+    # Fields read the degraded way after the careful reading failed (fallback.py).
+    degraded: dict[str, str] = field(default_factory=dict)
 
     def header(self, name: str) -> str | None:
         """The first decoded header of that name, or None."""
@@ -140,8 +125,9 @@ def parse_message(raw: bytes) -> ParsedMessage:
     for name in set(internal):
         # Headers inboxd writes itself are never believed when they come from outside.
         del msg[name]
-    body = _Body(deadline)
-    body.collect(msg, depth=0)
+    fb = Fallbacks()
+    body = _Body(deadline, fb)
+    fb.read("body", "", lambda: body.collect(msg, depth=0), lambda: None)
     hint = body.charset_hint
     # Raw header values: compat32 turns 8-bit ones into Header objects on access.
     raw_headers = [(str(k), str(v)) for k, v in msg.raw_items()]
@@ -152,23 +138,38 @@ def parse_message(raw: bytes) -> ParsedMessage:
     def address_values(name: str) -> list[str]:
         # RFC 6532 allows UTF-8 in addresses; raw 8-bit bytes arrive as surrogate escapes
         # and are decoded before any address parser sees them.
-        return [_unescape_8bit(v, hint) for v in values(name)]
+        return [unescape_8bit(v, hint) for v in values(name)]
 
-    headers = [(clean_header_text(k), decode_header(v, hint)) for k, v in raw_headers]
-    sender, ambiguous, problem = _sender(address_values("from"), hint)
-    text = body.text()
+    def header(name: str, reader: Callable[[], T], degraded: Callable[[], T]) -> T:
+        return fb.read(name, next(iter(values(name)), ""), reader, degraded)
+
+    def mailboxes(name: str) -> list[Address]:
+        return header(name, lambda: addresses(address_values(name), hint), list)
+
+    headers = [(clean_header_text(k), _header_value(fb, k, v, hint)) for k, v in raw_headers]
+    sender, ambiguous, problem = header(
+        "from",
+        lambda: read_sender(
+            address_values("from"), hint, [(n, address_values(n)) for n in SENDER_FALLBACKS]
+        ),
+        lambda: (None, True, "From header could not be read"),
+    )
+    subject = next(iter(values("subject")), None)
+    text = fb.read("text", "", body.text, lambda: "\n\n".join(body.plain))
     return ParsedMessage(
         message_id=_first_msgid(next(iter(values("message-id")), None)),
         in_reply_to=_msgids(values("in-reply-to")),
         references=_msgids(values("references")),
-        subject=decode_header(next(iter(values("subject")), None), hint),
+        subject=header(
+            "subject", lambda: decode_header(subject, hint), lambda: plain_header(subject or "")
+        ),
         sender=sender,
         sender_ambiguous=ambiguous,
         sender_problem=problem,
-        to=_addresses(address_values("to"), hint),
-        cc=_addresses(address_values("cc"), hint),
-        reply_to=_addresses(address_values("reply-to"), hint),
-        date=_date(next(iter(values("date")), None)),
+        to=mailboxes("to"),
+        cc=mailboxes("cc"),
+        reply_to=mailboxes("reply-to"),
+        date=header("date", lambda: _date(next(iter(values("date")), None)), lambda: None),
         text=text,
         html=body.html(),
         attachments=body.attachments,
@@ -176,6 +177,13 @@ def parse_message(raw: bytes) -> ParsedMessage:
         stripped_internal_headers=len(internal),
         text_from_html=not body.plain and bool(body.htmls),
         defects=[type(d).__name__ for d in msg.defects],
+        degraded=fb.used,
+    )
+
+
+def _header_value(fb: Fallbacks, name: str, value: str, hint: str | None) -> str:
+    return fb.read(
+        name.lower(), value, lambda: decode_header(value, hint), lambda: plain_header(value)
     )
 
 
@@ -206,8 +214,9 @@ def _check_shape(raw: bytes) -> None:
 class _Body:
     """Walks the MIME tree once, sorting parts into body text, HTML and attachments."""
 
-    def __init__(self, deadline: float) -> None:
+    def __init__(self, deadline: float, fb: Fallbacks) -> None:
         self.deadline = deadline
+        self.fb = fb
         self.parts = 0
         self.plain: list[str] = []
         self.htmls: list[str] = []
@@ -234,7 +243,7 @@ class _Body:
             raise ParseRejected(f"parsing took longer than {MAX_PARSE_SECONDS:g} s")
         ctype = part.get_content_type()
         disposition = (part.get_content_disposition() or "").lower()
-        filename = _filename(part)
+        filename = self.fb.read("filename", "", lambda: _filename(part), lambda: None)
         if part.is_multipart() and ctype != "message/rfc822":
             children = _children(part)
             if ctype == "multipart/alternative":
@@ -271,7 +280,7 @@ class _Body:
                     self.htmls.append(self._decode(child))
                 elif child.is_multipart() or child.get_content_type() != "text/html":
                     # A related/mixed alternative carries inline images worth keeping.
-                    sub = _Body(self.deadline)
+                    sub = _Body(self.deadline, self.fb)
                     sub.parts = self.parts
                     sub.collect(child, depth + 1)
                     self.parts = sub.parts
@@ -298,7 +307,12 @@ class _Body:
             charset = charset[2]
         if charset and self.charset_hint is None:
             self.charset_hint = str(charset)
-        return decode_bytes(data, str(charset) if charset else None)
+        return self.fb.read(
+            "body text",
+            charset,
+            lambda: decode_bytes(data, str(charset) if charset else None),
+            lambda: data.decode("utf-8", "replace"),
+        )
 
     def _attach(self, part: Message, disposition: str, filename: str | None) -> None:
         ctype = part.get_content_type()
@@ -326,7 +340,12 @@ class _Body:
         cid = _first_msgid(_raw_header(part, "content-id"))
         self.attachments.append(
             ParsedAttachment(
-                filename=safe_filename(filename, ctype, self.charset_hint),
+                filename=self.fb.read(
+                    "filename",
+                    filename,
+                    lambda: safe_filename(filename, ctype, self.charset_hint),
+                    lambda: safe_filename(plain_header(filename or ""), ctype),
+                ),
                 content_type=ctype,
                 data=data,
                 inline=disposition == "inline",
@@ -347,7 +366,7 @@ def _filename(part: Message) -> str | None:
             # Raw 8-bit parameters: the stdlib would replace the bytes with U+FFFD, so
             # the header is decoded first and its parameters read from the result.
             holder = Message()
-            holder[header] = _unescape_8bit(raw_value, None)
+            holder[header] = unescape_8bit(raw_value, None)
             value = holder.get_param(param, header=header)
         else:
             value = part.get_param(param, header=header)
@@ -359,14 +378,6 @@ def _filename(part: Message) -> str | None:
         if value:
             return str(value)
     return None
-
-
-def _unescape_8bit(value: str, hint: str | None) -> str:
-    """A raw header value with its 8-bit bytes decoded (UTF-8 first, then the hint)."""
-    if value.isascii():
-        return value
-    data = value.encode("utf-8", "surrogateescape")
-    return decode_bytes(data, hint or "utf-8")
 
 
 def _children(part: Message) -> list[Message]:
@@ -425,76 +436,3 @@ def _date(value: str | None) -> datetime | None:
         return parsed.astimezone(UTC)
     except (OverflowError, ValueError):
         return None
-
-
-def _getaddresses(values: list[str]) -> list[tuple[str, str]]:
-    # Python 3.13 (and patched 3.11/3.12) answer ('', '') for addresses their strict mode
-    # finds ambiguous. inboxd flags ambiguity itself (flanker and the display-name check
-    # in _sender), with a reason, so every Python version gives the same result.
-    if _GETADDRESSES_STRICT:
-        return getaddresses(values, strict=False)  # type: ignore[call-arg,unused-ignore]
-    return getaddresses(values)
-
-
-def _valid_addr(email: str) -> bool:
-    local, _, domain = email.rpartition("@")
-    return bool(local) and bool(domain) and "@" not in local.strip('"') and " " not in email
-
-
-def _addresses(values: list[str], hint: str | None) -> list[Address]:
-    out: list[Address] = []
-    try:
-        pairs = _getaddresses([str(v) for v in values])
-    except RecursionError:
-        # Thousands of nested comments or group colons exhaust the stdlib's recursive
-        # address parser (seen in MimeKit's stack-overflow fixture): no usable address.
-        return []
-    for name, email in pairs:
-        email = clean_header_text(email).lower()
-        if _valid_addr(email) and all(a.email != email for a in out):
-            out.append(Address(email=email, name=decode_header(name, hint)))
-    return out
-
-
-def _sender(values: list[str], hint: str | None) -> tuple[Address | None, bool, str | None]:
-    """The From: mailbox, and whether it is ambiguous (then it must never match anyone)."""
-    if not values:
-        return None, True, "no From header"
-    found = _addresses(values, hint)
-    best = found[0] if found else None
-    if len(values) > 1:
-        return best, True, f"{len(values)} From headers"
-    raw_value = str(values[0])
-    if len(found) != 1:
-        return best, True, "From header does not hold exactly one mailbox"
-    assert best is not None
-    strict, rest = _flanker_parse(raw_value)
-    if rest or len(strict) != 1:
-        return best, True, "From header does not parse as one RFC 5322 mailbox"
-    if strict[0] != best.email:
-        # The two parsers disagree about who sent it: the CVE-2023-27043 family.
-        return best, True, f"From header is read as both {strict[0]} and {best.email}"
-    named = {a.lower() for a in _LOOKS_LIKE_ADDRESS.findall(best.name)}
-    if named - {best.email}:
-        return best, True, "display name shows a different address"
-    return best, False, None
-
-
-def _flanker_parse(value: str) -> tuple[list[str], list[str]]:
-    strict, rest = _flanker_parse_cached(value)
-    return list(strict), list(rest)
-
-
-# flanker's grammar is the slowest step of reading a sender; the same From header comes
-# back with every message of a conversation, and the answer depends on the text alone.
-@functools.lru_cache(maxsize=4096)
-def _flanker_parse_cached(value: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    # flanker reads encoded words itself; control characters would only confuse it.
-    value = re.sub(
-        r"[\r\n\t]+", " ", value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    )
-    try:
-        parsed, unparsed = flanker_address.parse_list(value, strict=True, as_tuple=True)
-    except RecursionError:
-        return (), (value,)
-    return tuple(str(a.address).lower() for a in parsed), tuple(unparsed)

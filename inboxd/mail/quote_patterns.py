@@ -1,8 +1,9 @@
 """quote_patterns.py: how quoted history begins, in the clients and languages seen in real mail.
 
 Attribution lines ("On ... wrote:" and its translations), Outlook header blocks,
-"-----Original Message-----", forward markers and mobile signatures, as compiled regular
-expressions. quotes.py and html_quotes.py decide with them where the new text ends. Pure.
+"-----Original Message-----" and forward markers, as compiled regular expressions.
+quotes.py and html_quotes.py decide with them where the new text ends; the lines clients
+add by themselves ("Sent from my iPhone") are in boilerplate.py. Pure.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ MAX_SCAN_CHARS = 1_000_000
 # Attribution and header lines are short. Longer lines are prose or data and are not
 # matched against the patterns below, which also bounds the regex work per line.
 MAX_HEADER_LINE = 400
-# Gmail wraps long attributions over two or three lines; iOS Mail over three.
-MAX_ATTRIBUTION_LINES = 3
+# Gmail wraps long attributions over two or three lines; iOS Mail over three; Outlook's
+# plain-text conversion over four ("On <date>" / name / "<address>" / "wrote:").
+MAX_ATTRIBUTION_LINES = 4
 # Outlook header blocks: From, then Sent/To/Cc/Subject within a few lines (a long To or
 # Subject wraps; some webmails put a blank line between every header).
 HEADER_WINDOW = 8
@@ -52,12 +54,8 @@ END_VERB_WORDS = (
     )),
     *((False, verb) for verb in ("كتب", "كتب/كتبت", "كتبت", "写道", "寫道", "書きました", "작성")),
 )  # fmt: skip
-END_VERB = re.compile(
-    "(?:"
-    + "|".join((r"\b" if bounded else "") + re.escape(verb) for bounded, verb in END_VERB_WORDS)
-    + r")\s*[:：]?$",
-    re.IGNORECASE,
-)
+_VERBS = "|".join((r"\b" if bounded else "") + re.escape(verb) for bounded, verb in END_VERB_WORDS)
+END_VERB = re.compile("(?:" + _VERBS + r")\s*[:：]?$", re.IGNORECASE)
 # END_VERB for the reversed line, anchored at its start: one match attempt instead of
 # a search that tries every alternative at each of the last END_VERB_REACH positions
 # (that search was a fifth of the time spent preparing a message). `$` matches before a
@@ -87,6 +85,25 @@ ENDS_ADDRESS_COLON = re.compile(EMAIL_AT + r"[\s>)\]\"'*]*[:：]$")
 ENDS_ADDRESS = re.compile(EMAIL_AT + r"[\s>)\]\"'*]*$|<$")
 # "janedoe@something.com wrote:" with no date, seen below "Sent from my iPhone".
 ADDRESS_WROTE = re.compile(r"^\S+" + EMAIL_AT + r"\S*\s+wrote\s*:$", re.IGNORECASE)
+# "Carol Customer <carol@x.org> wrote:", '"Carole" <c@x.fr> a écrit :' with no date
+# (Thunderbird's default without date, many webmails): the address in angle brackets
+# right before the verb, after a name, is what prose never has.
+ADDRESS_VERB = re.compile(
+    r"^[^<>]*[^\s<>][^<>]*<[^<>\s@]+"
+    + EMAIL_AT
+    + r"(?:<mailto:[^<>\s]+>)?>[\])\"']*\s*(?:"
+    + _VERBS
+    + r")\s*[:：]$",
+    re.IGNORECASE,
+)
+# "2026/11/23 Carol Customer <carol@x.org>": old Android Gmail, a full date first and an
+# address in angle brackets last, alone on its line, with nothing else. ISO dates with
+# dashes are left out: "2026-11-20  Carol Customer  <carol@x.org>" heads every entry of
+# a GNU ChangeLog, which customers paste.
+DATE_NAME_ADDRESS = re.compile(
+    r"^(?:\d{4}[/.]\d{1,2}[/.]\d{1,2}|\d{1,2}[/.]\d{1,2}[/.]\d{4})\b[^<>@]{1,80}"
+    r"<[^<>\s@]+" + EMAIL_AT + r">$"
+)
 # Words that begin an attribution; used to pull a wrapped first line into the block
 # ("On Nov 21, 2014,\nat 10:18,\nJohn Doe <john@doe123.com> wrote:").
 # The longest verb above with its colon and some trailing space fits in this many chars.
@@ -111,6 +128,12 @@ OTHER_HEADER_NAMES = (
     r"|tarih|trimis|către|subiect|odesláno|komu|předmět|تم الإرسال|إلى"
     r"|الموضوع|التاريخ|发送时间|日期|收件人|抄送|主题|寄件日期|收件者|副本|主旨|送信日時"
     r"|宛先|件名|보낸 날짜|받는 사람|제목|message du"
+)
+# The subject line of a header block, in the same languages.
+SUBJECT = re.compile(
+    r"^(?:subject|betreff|objet|onderwerp|ämne|emne|temat|тема|aihe|oggetto|asunto|assunto"
+    r"|tárgy|θέμα|konu|subiect|předmět|الموضوع|主题|主旨|件名|제목|sujet)\s*[:：]",
+    re.IGNORECASE,
 )
 FROM_HEADER = re.compile(r"^(?:" + FROM_NAMES + r")\s*[:：]", re.IGNORECASE)
 OTHER_HEADER = re.compile(r"^(?:" + OTHER_HEADER_NAMES + r")\s*[:：]", re.IGNORECASE)
@@ -142,21 +165,6 @@ FORWARD = re.compile(
     r"|přeposlaná zpráva|továbbított üzenet)"
     r"|begin forwarded message\s*:|anfang der weitergeleiteten nachricht\s*:"
     r"|début du message réexpédié\s*:|inicio del mensaje reenviado\s*:)",
-    re.IGNORECASE,
-)
-# The one-line signatures that mobile clients append, in the languages of the corpora.
-# Whole line only, short, and not a sentence ("Sent from my desk, is much easier..."
-# is prose).
-MOBILE_SIGNATURE = re.compile(
-    r"^(?:sent from (?:my )?[\w' -]{2,40}|sent (?:using|with) [\w' -]{2,40}"
-    r"|get outlook for \w+|gesendet (?:von|mit|vom) [\w' -]{2,40}"
-    r"|von meinem [\w' -]{2,30} gesendet|envoyé (?:de|depuis|à partir de) [\w' -]{2,40}"
-    r"|verstuurd (?:vanaf|vanuit|met) [\w' -]{2,40}|verzonden (?:vanaf|vanuit|met) [\w' -]{2,40}"
-    r"|enviado (?:desde|do|de) [\w' -]{2,40}|inviato da [\w' -]{2,40}"
-    r"|skickat från [\w' -]{2,40}|sendt fra [\w' -]{2,40}|lähetetty [\w' -]{2,40}"
-    r"|wysłane z [\w' -]{2,40}|отправлено (?:с|из) [\w' -]{2,40}"
-    r"|trimis de pe [\w'‑ -]{2,40}|obter o outlook para \w+|az [\w-]+ küldve"
-    r"|أُرسلت من الـ iPhone|从我的\w+发送|iPhoneから送信)(?:<[^>\s]{1,200}>)?$",
     re.IGNORECASE,
 )
 # A rule line: Outlook's "________________________________", Gmail's

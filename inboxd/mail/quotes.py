@@ -5,9 +5,12 @@
 "-----Original Message-----" line). `strip_quoted_html` first removes the quote containers
 that mail clients put in HTML, then converts to text and calls `strip_quoted`.
 
+`reply_text` is what the pipeline stores: that, then boilerplate.py's removal of the
+lines clients add by themselves ("Sent from my iPhone", empty signature delimiters).
+
 Pure: no DB, no I/O, no logging. It must never raise and never take more than linear-ish
-time, whatever the input; it must not strip signatures ("-- \\nBob", "Sent from my iPhone"
-stay) and must not cut text the sender wrote.
+time, whatever the input; `strip_quoted` must not strip signatures ("-- \\nBob", "Sent from
+my iPhone" stay) and must not cut text the sender wrote.
 
 Decisions, each seen in real mail or in the corpora under ../shared/corpora:
 
@@ -18,7 +21,10 @@ Decisions, each seen in real mail or in the corpora under ../shared/corpora:
   reply or a forward without comment: the header is dropped and what follows is read as
   new text, so the result is never empty just because the sender wrote below the quote.
 * Interleaved replies ("On ... wrote:" + "> question" + answer + "> question" + answer):
-  the attributed "> " lines are dropped and every answer is kept.
+  the attribution goes and each answer is kept with the quoted lines it answers; the
+  trailing quote nobody answered goes. One quote with text below it is bottom-posting:
+  the quote is the old message and goes.
+* A mail that is nothing but a quote keeps it: an empty message is never right.
 * A "> " block with no attribution that is followed by more of the sender's text is kept:
   people quote a line to answer it, or paste log output, and nothing proves it is history.
 """
@@ -26,29 +32,46 @@ Decisions, each seen in real mail or in the corpora under ../shared/corpora:
 from __future__ import annotations
 
 from inboxd.mail import quote_patterns as patterns
+from inboxd.mail.boilerplate import MOBILE_SIGNATURE, strip_boilerplate
+from inboxd.mail.header_blocks import Lines, header_block, is_separator
 from inboxd.mail.html_quotes import prune_html
 from inboxd.mail.htmltext import MAX_HTML_CHARS, html_to_text
 
 
-def strip_quoted(text: str) -> str:
+def reply_text(text: str, html: str | None = None, *, keep_quote_only: bool = True) -> str:
+    """What the sender newly wrote in a mail, as stored on its ticket: the plain text (or
+    the HTML when there is no plain text) without quoted history or client boilerplate.
+
+    A mail that is nothing but a quote keeps it, unless `keep_quote_only` is False: an
+    agent's reply of nothing but the quoted notification says nothing to relay.
+    """
+    if text or not html:
+        new = strip_quoted(text, keep_quote_only=keep_quote_only)
+    else:
+        new = strip_quoted_html(html, keep_quote_only=keep_quote_only)
+    return strip_boilerplate(new)
+
+
+def strip_quoted(text: str, *, keep_quote_only: bool = True) -> str:
     """Return only what the sender newly wrote in `text` (plain text, "\\n" line ends)."""
     try:
-        return _strip(text)
+        return _strip(text, keep_quote_only)
     except Exception:  # pragma: no cover - a bug here must not lose the message
         return _tidy(text.split("\n"))
 
 
-def strip_quoted_html(html: str) -> str:
+def strip_quoted_html(html: str, *, keep_quote_only: bool = True) -> str:
     """Return only what the sender newly wrote in an HTML-only mail, as plain text."""
     try:
         html = html[:MAX_HTML_CHARS]
         if not html.strip():
             return ""
         pruned = prune_html(html)
-        return strip_quoted(html_to_text(pruned if pruned is not None else html))
+        text = html_to_text(pruned if pruned is not None else html)
+        return strip_quoted(text, keep_quote_only=keep_quote_only)
     except Exception:  # pragma: no cover - see strip_quoted
         try:
-            return strip_quoted(html_to_text(html))
+            return strip_quoted(html_to_text(html), keep_quote_only=keep_quote_only)
         except Exception:
             return ""
 
@@ -69,33 +92,7 @@ def _tidy(lines: list[str]) -> str:
     return "\n".join(line.rstrip() for line in lines[start:end])
 
 
-class _Lines:
-    """The lines of one message, with cached classification."""
-
-    def __init__(self, raw: list[str]) -> None:
-        self.raw = raw
-        self.clean = [patterns.clean_line(line) for line in raw]
-        self.n = len(raw)
-
-    def blank(self, i: int) -> bool:
-        return not self.clean[i]
-
-    def quoted(self, i: int) -> bool:
-        c = self.clean[i]
-        # "<bob@example.com\n>:" is a wrapped attribution, not a quote (Norwegian Gmail).
-        return c.startswith(">") and not (len(c) <= 3 and c.rstrip().endswith((":", "：")))
-
-    def next_nonblank(self, i: int) -> int:
-        while i < self.n and self.blank(i):
-            i += 1
-        return i
-
-    def header_text(self, i: int) -> str:
-        """The line with bold markers removed, as "*From:*" and "** De : x **" come."""
-        return self.clean[i].strip("* ").replace("**", "").replace("*", "", 2)
-
-
-def _strip(text: str) -> str:
+def _strip(text: str, keep_quote_only: bool) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     raw = text.split("\n")
     scanned, size = 0, 0
@@ -104,19 +101,25 @@ def _strip(text: str) -> str:
         scanned += 1
         if size > patterns.MAX_SCAN_CHARS:
             break
-    lines = _Lines(raw[:scanned])
+    lines = Lines(raw[:scanned])
     keep = _select(lines)
     if keep is None:
         # No quote start in the scanned part: the whole message is new text.
         return _tidy(raw)
-    return _tidy([raw[k] for k in keep])
+    new = _tidy([raw[k] for k in keep])
+    # A mail that is nothing but a quote (a forward without comment, a reply whose text
+    # was lost on the way) keeps it: an empty message is never what the sender meant.
+    return new or (_tidy(raw) if keep_quote_only else "")
 
 
-def _select(lines: _Lines) -> list[int] | None:
+def _select(lines: Lines) -> list[int] | None:
     """Indices of the lines to keep, or None when nothing was cut at all."""
     out: list[int] = []
     cut = False
     anchored = False  # inside an attributed reply: "> " lines are the old message
+    # "> " blocks of an attributed reply that the sender's text answers; two or more of
+    # them make an interleaved reply, whose questions are kept with their answers.
+    answered: list[range] = []
     i = 0
     while i < lines.n:
         if lines.blank(i):
@@ -127,7 +130,7 @@ def _select(lines: _Lines) -> list[int] | None:
         if not lines.quoted(i) and patterns.FORWARD.match(lines.clean[i]):
             # Forwards are content; keep everything from here on.
             out.extend(range(i, lines.n))
-            return out if cut else None
+            return _with_answered(out, answered) if cut else None
 
         if lines.quoted(i):
             end = _quote_block_end(lines, i)
@@ -152,14 +155,16 @@ def _select(lines: _Lines) -> list[int] | None:
                     # a bottom-posted or interleaved reply. Drop the old lines.
                     out = [k for k in out if k < start]
                     anchored = True
+                    if after == "text":
+                        answered.append(range(i, end + 1))
                 else:
                     out.extend(range(i, end + 1))
                 i = end + 1
                 continue
             out = [k for k in out if k < start]
-            return out
+            return _with_answered(out, answered)
 
-        span = _header_block(lines, i)
+        span = header_block(lines, i)
         if span is None and not _quote_follows(lines, i):
             # An attribution right above "> " lines is handled with its quote block.
             span = _attribution(lines, i)
@@ -167,49 +172,60 @@ def _select(lines: _Lines) -> list[int] | None:
             start, end = span
             cut = True
             if _has_content(lines, out, start):
-                return [k for k in out if k < start]
+                return _with_answered([k for k in out if k < start], answered)
             # Nothing written above the header: drop it and read on.
             out = [k for k in out if k < start]
             i = end + 1
             continue
 
-        if patterns.MOBILE_SIGNATURE.match(lines.clean[i]) and _has_content(lines, out, i):
+        if MOBILE_SIGNATURE.match(lines.clean[i]) and _has_content(lines, out, i):
             # "Sent from my iPhone" ends what the sender typed; some mobile clients put
             # the old message right under it with no header at all (seen with Outlook
             # for Android and a Wiko phone).
             out.append(i)
             if lines.next_nonblank(i + 1) < lines.n:
-                return out
+                return _with_answered(out, answered)
             i += 1
             continue
 
         out.append(i)
         i += 1
-    return out if cut else None
+    return _with_answered(out, answered) if cut else None
 
 
-def _next_marker(lines: _Lines, j: int) -> str:
+def _with_answered(out: list[int], answered: list[range]) -> list[int]:
+    """`out` plus the quoted questions of an interleaved reply (two answered blocks or
+    more). One answered block is a bottom-posted reply: its quote is the old message."""
+    if len(answered) < 2:
+        return out
+    kept = set(out)
+    for block in answered:
+        kept.update(block)
+    return sorted(kept)
+
+
+def _next_marker(lines: Lines, j: int) -> str:
     """The next quote marker from line `j` on: "quote" ("> "), "header" or "end"."""
     while j < lines.n:
         if not lines.blank(j):
             if lines.quoted(j):
                 return "quote"
-            if _header_block(lines, j) or (not _quote_follows(lines, j) and _attribution(lines, j)):
+            if header_block(lines, j) or (not _quote_follows(lines, j) and _attribution(lines, j)):
                 return "header"
         j += 1
     return "end"
 
 
-def _quote_follows(lines: _Lines, i: int) -> bool:
+def _quote_follows(lines: Lines, i: int) -> bool:
     j = lines.next_nonblank(i + 1)
     return j < lines.n and lines.quoted(j)
 
 
-def _has_content(lines: _Lines, out: list[int], before: int) -> bool:
+def _has_content(lines: Lines, out: list[int], before: int) -> bool:
     return any(k < before and not lines.blank(k) for k in out)
 
 
-def _quote_block_end(lines: _Lines, i: int) -> int:
+def _quote_block_end(lines: Lines, i: int) -> int:
     """Index of the last line of the "> " block that starts at `i`."""
     last = i
     j = i + 1
@@ -219,7 +235,7 @@ def _quote_block_end(lines: _Lines, i: int) -> int:
             j += 1
         elif lines.blank(j):
             j += 1
-        elif j == last + 1 and _lazy_continuation(lines, j):
+        elif j == last + 1 and len(lines.clean[last]) >= _WRAPPED and _lazy_continuation(lines, j):
             # Some clients wrap a long quoted line without repeating the ">" (seen from
             # Italian and Dutch webmails): one or two bare lines glued between quotes.
             while not lines.quoted(j):
@@ -229,7 +245,12 @@ def _quote_block_end(lines: _Lines, i: int) -> int:
     return last
 
 
-def _lazy_continuation(lines: _Lines, j: int) -> bool:
+# A quoted line shorter than this was not wrapped by the client, so a bare line right
+# under it is the sender's answer ("> Which version?" / "3.2.1"), not its continuation.
+_WRAPPED = 50
+
+
+def _lazy_continuation(lines: Lines, j: int) -> bool:
     for k in (j, j + 1):
         if k >= lines.n or lines.blank(k):
             return False
@@ -238,19 +259,19 @@ def _lazy_continuation(lines: _Lines, j: int) -> bool:
     return k + 1 < lines.n and lines.quoted(k + 1)
 
 
-def _after_quote(lines: _Lines, end: int) -> str:
+def _after_quote(lines: Lines, end: int) -> str:
     """What follows a quote block: "none", a "footer" (signature/list footer) or "text"."""
     j = lines.next_nonblank(end + 1)
     if j >= lines.n:
         return "none"
-    if _header_block(lines, j) or _attribution(lines, j) or _is_separator(lines, j):
+    if header_block(lines, j) or _attribution(lines, j) or is_separator(lines, j):
         return "none"
     if patterns.FOOTER_START.match(lines.clean[j]):
         return "footer"
     return "text"
 
 
-def _soft_attribution_start(lines: _Lines, q: int) -> int:
+def _soft_attribution_start(lines: Lines, q: int) -> int:
     """Start of the attribution right above the "> " block at `q` (or `q` if none).
 
     Verb-less attributions only count here, directly above quoted lines: old Android
@@ -265,7 +286,7 @@ def _soft_attribution_start(lines: _Lines, q: int) -> int:
     return span[0] if span else q
 
 
-def _attribution(lines: _Lines, e: int, soft: bool = False) -> tuple[int, int] | None:
+def _attribution(lines: Lines, e: int, soft: bool = False) -> tuple[int, int] | None:
     """(start, end) of an attribution whose last line is `e`, or None.
 
     With soft=True the next line is known to be quoted, so weaker evidence is enough.
@@ -297,7 +318,7 @@ def _attribution(lines: _Lines, e: int, soft: bool = False) -> tuple[int, int] |
     return None
 
 
-def _attribution_top(lines: _Lines, s: int, e: int) -> int:
+def _attribution_top(lines: Lines, s: int, e: int) -> int:
     """Pull the wrapped first line(s) of an attribution into it.
 
     "wrote:" alone, or "<reply@reply.github.com>\nwrote:", is already an attribution;
@@ -344,8 +365,20 @@ def _looks_like_attribution(text: str, soft: bool) -> bool:
     has_address = "@" in text
     if _ends_with_verb(text):
         if text.endswith((":", "：")) or patterns.ATTRIBUTION_START.match(text):
-            return dated or soft or (has_address and patterns.ADDRESS_WROTE.match(text) is not None)
+            return (
+                dated
+                or soft
+                or (
+                    has_address
+                    and (
+                        patterns.ADDRESS_WROTE.match(text) is not None
+                        or patterns.ADDRESS_VERB.search(text) is not None
+                    )
+                )
+            )
         return False
+    if has_address and patterns.DATE_NAME_ADDRESS.match(text):
+        return True
     if patterns.ENDS_COLON.search(text) and patterns.MID_VERB.search(text):
         return dated or soft
     if has_address and patterns.ENDS_ADDRESS_COLON.search(text):
@@ -358,131 +391,3 @@ def _looks_like_attribution(text: str, soft: bool) -> bool:
         if patterns.ENDS_COLON.search(text) and patterns.ATTRIBUTION_START.match(text):
             return True
     return False
-
-
-def _is_separator(lines: _Lines, i: int) -> bool:
-    return patterns.ORIGINAL_MESSAGE.match(lines.clean[i]) is not None
-
-
-def _header_block(lines: _Lines, i: int) -> tuple[int, int] | None:
-    """(start, end) of an Outlook-style header block that involves line `i`, or None.
-
-    The start includes a rule line, an "-----Original Message-----" line and an
-    attribution line directly above the headers; the end is the last header line plus
-    its wrapped continuation.
-    """
-    c = lines.clean[i]
-    if lines.quoted(i) or len(c) > patterns.MAX_HEADER_LINE * 2:
-        return None
-    if patterns.ORIGINAL_MESSAGE.match(c):
-        return i, _header_end(lines, i)
-    head = lines.header_text(i)
-    if patterns.FROM_HEADER.match(head):
-        others = 0
-        j = i + 1
-        seen = 0
-        while j < lines.n and seen < patterns.HEADER_WINDOW:
-            if not lines.blank(j):
-                seen += 1
-                if lines.quoted(j):
-                    break
-                if patterns.OTHER_HEADER.match(lines.header_text(j)):
-                    others += 1
-            j += 1
-        if others == 0 and len(patterns.INLINE_HEADER.findall(head)) < 3:
-            return None
-    elif patterns.OTHER_HEADER.match(head) and len(patterns.INLINE_HEADER.findall(head)) >= 3:
-        pass  # the one-line header block
-    elif patterns.OTHER_HEADER.match(head) and _from_below(lines, i):
-        pass  # "Date:/Subject:" above "From:" (Hotmail), "Gesendet:" first (web.de)
-    else:
-        return None
-    return _header_top(lines, i), _header_end(lines, i)
-
-
-def _from_below(lines: _Lines, i: int) -> bool:
-    j, seen = i + 1, 0
-    while j < lines.n and seen < 4:
-        if not lines.blank(j):
-            seen += 1
-            head = lines.header_text(j)
-            if patterns.FROM_HEADER.match(head):
-                return True
-            if not patterns.OTHER_HEADER.match(head):
-                return False
-        j += 1
-    return False
-
-
-def _header_top(lines: _Lines, i: int) -> int:
-    """Walk up from the first header over other headers, a rule and an attribution."""
-    top = i
-    j = i - 1
-    steps = 0
-    while j >= 0 and steps < 6:
-        steps += 1
-        if lines.blank(j):
-            j -= 1
-            continue
-        c = lines.clean[j]
-        if lines.quoted(j):
-            break
-        if (
-            patterns.OTHER_HEADER.match(lines.header_text(j))
-            or patterns.RULE.match(c)
-            or patterns.ORIGINAL_MESSAGE.match(c)
-        ):
-            top = j
-            j -= 1
-            continue
-        # German Outlook for Android: "Am 20.06.24 um 16:20 schrieb Klarstein" (no colon)
-        # directly above "Von:/Datum:/An:".
-        if (
-            patterns.ATTRIBUTION_START.match(c)
-            and patterns.MID_VERB.search(c)
-            and patterns.DATEISH.search(c)
-            and len(c) <= patterns.MAX_HEADER_LINE
-        ):
-            top = j
-        break
-    return top
-
-
-def _header_end(lines: _Lines, i: int) -> int:
-    end = i
-    j = i + 1
-    seen = 0
-    while j < lines.n and seen < patterns.HEADER_WINDOW:
-        if lines.blank(j):
-            j += 1
-            continue
-        seen += 1
-        head = lines.header_text(j)
-        if patterns.OTHER_HEADER.match(head) or patterns.FROM_HEADER.match(head):
-            end = j
-        elif j == end + 1 and not lines.quoted(j) and seen <= patterns.HEADER_WINDOW - 1:
-            # A wrapped To: or Subject: line.
-            if _looks_like_continuation(lines, j):
-                end = j
-            else:
-                break
-        else:
-            break
-        j += 1
-    return end
-
-
-def _looks_like_continuation(lines: _Lines, j: int) -> bool:
-    # Only lines squeezed between two headers are continuations; anything else after
-    # the last header is the start of the old body.
-    k = j + 1
-    return (
-        k < lines.n
-        and not lines.blank(k)
-        and (patterns.OTHER_HEADER.match(lines.header_text(k)) is not None)
-    )
-
-
-# ---------------------------------------------------------------------------
-# HTML
-# ---------------------------------------------------------------------------

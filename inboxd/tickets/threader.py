@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from email.utils import getaddresses
 from typing import NamedTuple
 
 from sqlalchemy import bindparam
@@ -21,7 +22,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
 from inboxd.mail.parse import ParsedMessage
-from inboxd.models import Agent, Participant, ThreadKey, Ticket
+from inboxd.models import Agent, Message, Participant, ThreadKey, Ticket
 from inboxd.tickets.tokens import read_token, token_from_address
 
 # A Message-ID inboxd generated outranks one a message on the ticket carries, which
@@ -138,7 +139,9 @@ def tickets_waiting_for(
 
     When A <- B <- C carry only In-Reply-To and B arrives last, C has opened a ticket of
     its own; B links the two, and in arrival order they would have been one. Such a
-    ticket is joined to B's only when B's sender already takes part in both, so a forged
+    ticket is joined to B's only when B's sender already takes part in both, or when the
+    waiting replies answer B both ways round (`_answered`: written to B's author or to
+    B's list, and bringing nobody B's conversation did not reach), so a forged
     Message-ID cannot pull somebody else's ticket onto a stranger's.
     """
     sender = _sender(msg)
@@ -149,16 +152,67 @@ def tickets_waiting_for(
         for k in keys
         if k.msgid == msg.message_id and k.source == "referenced" and k.ticket_id != ticket_id
     ]
-    if not waiting_keys or not is_participant(session, ticket_id, sender, agents):
+    if not waiting_keys:
         return []
+    in_both = is_participant(session, ticket_id, sender, agents)
     waiting = []
     for key in waiting_keys:
         other = session.get(Ticket, key.ticket_id)
         if other is None or other.merged_into is not None or other.status == "closed":
             continue
-        if is_participant(session, key.ticket_id, sender, agents):
+        if (in_both and is_participant(session, key.ticket_id, sender, agents)) or _answered(
+            session, msg, sender, key.ticket_id, ticket_id, agents
+        ):
             waiting.append(other)
     return waiting
+
+
+def _answered(
+    session: Session,
+    parent: ParsedMessage,
+    sender: str,
+    waiting_id: int,
+    ticket_id: int,
+    agents: frozenset[str],
+) -> bool:
+    """Whether the late replies on `waiting_id` answer this parent, both ways round.
+
+    The replies reached the parent's author (their To/Cc name the parent's sender, or
+    they and the parent were posts to one mailing list: the same List-Id), and they
+    bring nobody onto the parent's ticket whom the parent's conversation did not reach:
+    each of the waiting ticket's participants is one of the ticket's, one of the
+    parent's addressees, or posted the replies to the parent's list. A stranger who
+    forges the parent's Message-ID is neither whom the replies were written to nor a
+    post to their list, so the tickets stay apart (a list post is public to the list).
+    """
+    rows = session.exec(
+        select(Message.from_email, Message.to, Message.cc, Message.flags).where(
+            Message.ticket_id == waiting_id, Message.direction == "in"
+        )
+    ).all()
+    parent_list = _list_id(parent)
+    addressed: set[str] = set()
+    posted: set[str] = set()  # authors of replies posted to the parent's list
+    for author, to, cc, flags in rows:
+        addressed.update(_emails([*to, *cc]))
+        signals = (flags or {}).get("automatic", [])
+        if parent_list and f"list-id: {parent_list}" in signals:
+            posted.add(author)
+    if sender not in addressed and not posted:
+        return False
+    reached = {sender, *(a.email for a in (*parent.to, *parent.cc)), *posted}
+    people = session.exec(select(Participant.email).where(Participant.ticket_id == waiting_id))
+    return all(p in reached or is_participant(session, ticket_id, p, agents) for p in people)
+
+
+def _list_id(msg: ParsedMessage) -> str:
+    # As classify.py records it in the message's flags ("list-id: <value, 60 chars>").
+    value = msg.header("list-id")
+    return value[:60] if value else ""
+
+
+def _emails(values: list[str]) -> set[str]:
+    return {email.lower() for _, email in getaddresses(values) if "@" in email}
 
 
 def is_participant(
