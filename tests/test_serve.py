@@ -169,7 +169,7 @@ def test_check_with_a_reachable_relay_and_database_prints_ok_lines_and_exits_0(
     assert code == 0, out
     lines = out.splitlines()
     assert lines and all(line.startswith("ok") for line in lines), out
-    for what in ("config", "database", "disk", "smtp listener", "web", "relay"):
+    for what in ("config", "workflow", "database", "disk", "smtp listener", "web", "relay"):
         assert any(line.split(None, 1)[1].startswith(what) for line in lines), what
     assert "FAIL" not in out
 
@@ -185,3 +185,14 @@ def test_check_with_the_relay_port_closed_prints_fail_with_a_fix_and_exits_1(
     assert "relay" in lines[fail] and f"127.0.0.1:{closed}" in lines[fail]
     assert lines[fail + 1].strip().startswith("fix:")
     assert any(line.startswith("ok") and "database" in line for line in lines)
+
+
+def test_check_names_a_bad_rule(tmp_path: Path) -> None:
+    path = tmp_path / "inboxd.toml"
+    path.write_text(
+        '[inboxd]\ndata_dir = "data"\n\n[[rules]]\nname = "typo"\non = "created"\n'
+        'when = ["colour = red"]\nrun = "#tag x"\n'
+    )
+    code, out, _ = run_cli("check", "--config", str(path))
+    assert code == 1
+    assert "FAIL" in out and "'typo'" in out and "unknown field 'colour'" in out

@@ -17,6 +17,8 @@ from sqlalchemy import create_engine, text
 from inboxd.config import Config
 from inboxd.daemon.sender import open_relay
 from inboxd.errors import InboxdError
+from inboxd.workflow.rules import load_rules
+from inboxd.workflow.sla import service_levels
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,7 @@ class CheckLine:
 
 def run_checks(cfg: Config) -> Iterator[CheckLine]:
     """Every check that applies to this configuration, in a sensible order."""
+    yield _workflow(cfg)
     yield _database(cfg)
     yield _disk(cfg)
     if cfg.smtp.enabled:
@@ -43,6 +46,23 @@ def run_checks(cfg: Config) -> Iterator[CheckLine]:
         yield CheckLine(
             "outbound", True, f"file mode: mail is written to {cfg.data_dir / 'outbox'}"
         )
+
+
+def _workflow(cfg: Config) -> CheckLine:
+    """Calendars, SLA policies and rules parse (their conditions, regexes, commands)."""
+    try:
+        levels = service_levels(cfg)
+        rules = load_rules(cfg)
+    except InboxdError as exc:
+        return CheckLine(
+            "workflow", False, str(exc), "fix the entry named; inboxd serve refuses it"
+        )
+    return CheckLine(
+        "workflow",
+        True,
+        f"{len(levels.calendars)} calendars, {len(levels.policies)} SLA policies,"
+        f" {len(rules)} rules",
+    )
 
 
 def _database(cfg: Config) -> CheckLine:
