@@ -53,6 +53,7 @@ class InboxdSection(_Section):
     templates_dir: str = ""
     acknowledge: bool = True
     max_acks_per_sender_per_hour: int = Field(default=3, ge=0)
+    max_ccs_per_message: int = Field(default=20, ge=0)
 
     @field_validator("support_address")
     @classmethod
@@ -90,8 +91,11 @@ class SmtpSection(_Section):
     lmtp: bool = False
     tls_cert_file: str = ""
     tls_key_file: str = ""
-    max_connections: int = Field(default=100, ge=1)
+    max_connections: int = Field(default=1000, ge=1)
+    max_connections_per_ip: int = Field(default=20, ge=1)
     idle_seconds: int = Field(default=300, ge=1)
+    command_seconds: int = Field(default=300, ge=1)
+    min_data_bytes_per_second: int = Field(default=1024, ge=0)
     session_seconds: int = Field(default=1800, ge=1)
     min_free_disk_mb: int = Field(default=200, ge=0)
 
@@ -150,6 +154,16 @@ class AgentEntry(_Section):
         return _address(value)
 
 
+class LoopsSection(_Section):
+    """The header-blind loop breaker (inboxd/agents/loop_guard.py). 0 turns a check off."""
+
+    window_minutes: int = Field(default=10, ge=1)
+    max_new_tickets_per_sender: int = Field(default=5, ge=0)
+    max_messages_per_sender: int = Field(default=20, ge=0)
+    max_new_tickets_per_domain: int = Field(default=200, ge=0)
+    max_same_text_per_sender: int = Field(default=3, ge=0)
+
+
 class TrustSection(_Section):
     trusted_authserv_ids: tuple[str, ...] = ()
     require_authentication: bool = False
@@ -165,6 +179,7 @@ class Config(_Section):
     web: WebSection = WebSection()
     agents: tuple[AgentEntry, ...] = ()
     trust: TrustSection = TrustSection()
+    loops: LoopsSection = LoopsSection()
     base_dir: Path = Path(".")
     source: str = "embedded defaults"
 

@@ -75,6 +75,10 @@ def handle(
     check = verify(rt, msg, agent, token_agent_id)
     if not check.verified:
         _hold(session, message, f"unverified: {check.reason}")
+        if notify.recently_mailed(session, ticket.id, agent.email, "warn:spoof"):
+            # One warning an hour is enough; an agent's out-of-office answering each
+            # warning in the agent's name was a loop (issue 19).
+            return
         notify.mail_agent(
             session,
             rt,

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import re
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from inboxd.agents import notify
-from inboxd.models import Agent, Message, Participant, Ticket, utcnow
+from inboxd.models import Agent, Event, Message, Outbound, Participant, Ticket, utcnow
 from inboxd.queues.outbox import FilePart, compose, mailbox, queue_mail
 from inboxd.runtime import Runtime
 from inboxd.tickets import store
@@ -64,6 +64,7 @@ def relay_reply(
             ("Reply-To", mailbox(cfg.support_name, token_address(cfg.support_address, token)))
         )
     text = scrub_agent_address(message.text, agent, cfg.support_address)
+    text += _new_cc_notice(session, ticket)
     queue_mail(
         session,
         compose(headers, text, files),
@@ -90,6 +91,38 @@ def relay_reply(
         "notify:reply",
         copies,
         f"{agent.name or agent.email} replied to the customer.",
+    )
+
+
+def _new_cc_notice(session: Session, ticket: Ticket) -> str:
+    """A line telling the requester who else now receives this conversation: CCs that
+    someone other than the requester added since inboxd last mailed them (issue 19)."""
+    last = session.exec(
+        select(func.max(Outbound.created_at)).where(
+            Outbound.ticket_id == ticket.id, col(Outbound.purpose).in_(("ack", "reply"))
+        )
+    ).one()
+    query = select(Event.to_value).where(
+        Event.ticket_id == ticket.id,
+        col(Event.type).in_(("participant", "cc_added")),
+        Event.actor != ticket.requester,
+    )
+    if last is not None:
+        query = query.where(col(Event.at) > last)
+    added = set(session.exec(query))
+    current = set(
+        session.exec(
+            select(Participant.email).where(
+                Participant.ticket_id == ticket.id, Participant.role == "cc"
+            )
+        )
+    )
+    new = sorted(e for e in added & current if e)
+    if not new:
+        return ""
+    return (
+        f"\n\n--\nNow also receiving this conversation: {', '.join(new)}.\n"
+        "To remove someone, reply with a line: #uncc ADDRESS\n"
     )
 
 

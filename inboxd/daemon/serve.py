@@ -206,7 +206,11 @@ class Daemon:
                     if raw is None:
                         log.error("spool %s: raw message %s is missing", row.id, row.raw_sha256)
                         continue
-                    items.append(pipeline.Incoming(raw, row.source, tuple(row.rcpt_to), row.id))
+                    items.append(
+                        pipeline.Incoming(
+                            raw, row.source, tuple(row.rcpt_to), row.id, row.mail_from or None
+                        )
+                    )
             results = pipeline.ingest_batch(self.rt, items)
         except DatabaseUnavailable as exc:
             # Left pending: the lease expires and they are tried again.

@@ -114,7 +114,8 @@ class InboundHandler:
                 self.rt.engine,
                 raw,
                 source=f"smtp:{peer}",
-                mail_from=envelope.mail_from or "",
+                # "<>": the null return path, which nothing may answer (RFC 3834, SPEC §7).
+                mail_from=envelope.mail_from or "<>",
                 rcpt_to=list(envelope.rcpt_tos),
                 write_lock=self.rt.write_lock,
             )
