@@ -94,7 +94,7 @@ class SmtpSection(_Section):
     max_connections: int = Field(default=1000, ge=1)
     max_connections_per_ip: int = Field(default=20, ge=1)
     idle_seconds: int = Field(default=300, ge=1)
-    command_seconds: int = Field(default=300, ge=1)
+    command_seconds: int = Field(default=120, ge=1)
     min_data_bytes_per_second: int = Field(default=1024, ge=0)
     session_seconds: int = Field(default=1800, ge=1)
     min_free_disk_mb: int = Field(default=200, ge=0)

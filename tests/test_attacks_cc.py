@@ -84,7 +84,5 @@ def test_a_requester_cannot_run_agent_commands_or_uncc_without_the_token(rt: Run
     pipeline.ingest(rt, mail(sender=CAROL, to=token, body=mixed), "test")
     # Without the token (by the subject tag only), `#uncc` is only text too.
     tagged = f"Re: [#{ticket}] Help"
-    pipeline.ingest(
-        rt, mail(sender=CAROL, subject=tagged, body="#uncc dave@example.net\n"), "test"
-    )
+    pipeline.ingest(rt, mail(sender=CAROL, subject=tagged, body="#uncc dave@example.net\n"), "test")
     assert ccs(rt, ticket) == ["dave@example.net"]
