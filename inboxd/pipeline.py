@@ -407,6 +407,8 @@ def _flags(msg: ParsedMessage, kind: Classification) -> dict[str, Any]:
         flags["stripped_internal_headers"] = msg.stripped_internal_headers
     if msg.defects:
         flags["defects"] = sorted(set(msg.defects))
+    if msg.limits:
+        flags["limits"] = msg.limits
     return flags
 
 
