@@ -162,6 +162,7 @@ class LoopsSection(_Section):
     max_messages_per_sender: int = Field(default=20, ge=0)
     max_new_tickets_per_domain: int = Field(default=200, ge=0)
     max_same_text_per_sender: int = Field(default=3, ge=0)
+    max_notifications_per_agent_per_minute: int = Field(default=10, ge=0)
 
 
 class TrustSection(_Section):

@@ -239,7 +239,8 @@ class Outbound(SQLModel, table=True):
     """A mail inboxd sends, queued in the same transaction as the change that caused it.
 
     The Message-ID is fixed when the row is made, so a retry after an unclear failure
-    sends the very same mail. `status` is queued, sent or failed.
+    sends the very same mail. `status` is queued, sent or failed; or digest (a notification
+    held for the agent's digest) and digested.
     """
 
     id: int | None = Field(default=None, primary_key=True)
@@ -256,7 +257,7 @@ class Outbound(SQLModel, table=True):
     next_attempt_at: datetime = Field(default_factory=utcnow, index=True)
     claimed_until: datetime | None = None
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
-    created_at: datetime = Field(default_factory=utcnow)
+    created_at: datetime = Field(default_factory=utcnow, index=True)
     sent_at: datetime | None = None
 
 

@@ -40,7 +40,6 @@ from inboxd.runtime import Runtime
 from inboxd.tickets import actions, store
 from inboxd.tickets.dedupe import find_copy, fingerprint
 from inboxd.tickets.threader import ThreadDecision, find_ticket, known_keys, tickets_waiting_for
-from inboxd.tickets.tokens import is_ours
 
 log = logging.getLogger(__name__)
 
@@ -425,24 +424,7 @@ def _after_message(
     sender = msg.sender.email if msg.sender and not msg.sender_ambiguous else ""
     actor = sender or "unknown"
     if decision.may_add_participants:
-        # Only mail that proves it received ours (token, our own Message-ID) or opens the
-        # ticket may subscribe people; see SPEC §5 and the 2024 Zendesk CC takeover.
-        wanted = [] if created else ([sender] if sender and kind.kind == "customer" else [])
-        wanted += [a.email for a in (*msg.to, *msg.cc)]
-        known = {ticket.requester} if created else None
-        ours = rt.config.support_addresses
-        wanted = [e for e in dict.fromkeys(wanted) if not is_ours(e, ours) and e not in agents]
-        # Issue 19: one stranger's mail with 2,000 addresses in Cc: made the next agent
-        # reply go to 1,990 people. The rest are recorded, not added.
-        cap = rt.config.inboxd.max_ccs_per_message
-        for email in wanted[:cap]:
-            store.add_participant(session, ticket, email, "cc", actor, known)
-        if len(wanted) > cap:
-            rest = wanted[cap:]
-            shown = ", ".join(rest[:50]) + (", ..." if len(rest) > 50 else "")
-            store.record_event(
-                session, ticket, actor, "cc_not_added", None, f"{len(rest)} over the cap: {shown}"
-            )
+        followup.subscribe(session, rt, ticket, msg, kind, created, agents, actor)
     if created:
         return  # a new ticket's status and updated_at are fresh already
     if kind.kind == "customer" and ticket.status in _REOPEN_ON_CUSTOMER_REPLY:

@@ -8,6 +8,7 @@ answers everything inboxd queued in the round before.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -18,8 +19,9 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from inboxd import pipeline
+from inboxd.agents import digest
 from inboxd.db import session_scope
-from inboxd.models import LoopHold, Message, Outbound, Ticket
+from inboxd.models import LoopHold, Message, Outbound, Ticket, utcnow
 from inboxd.queues import spool
 from inboxd.runtime import Runtime, open_runtime
 
@@ -164,6 +166,27 @@ def test_the_admin_lists_and_lifts_a_hold_and_mail_flows_again(tmp_path: Path) -
         assert tickets(rt) == 3
     finally:
         rt.engine.dispose()
+
+
+def test_notifications_past_the_per_minute_cap_go_out_as_one_digest(tmp_path: Path) -> None:
+    rt = open_runtime(make_config(tmp_path, loops={"max_notifications_per_agent_per_minute": 2}))
+    try:
+        for n in range(5):
+            live(rt, mail(sender=f"c{n}@customers.example", subject=f"Order {n} is late"))
+        to_alice = [o for o in outbox(rt) if o.rcpt_to == ["alice@example.com"]]
+        assert [o.status for o in to_alice] == ["queued"] * 2 + ["digest"] * 3
+        with session_scope(rt.engine) as session:
+            assert digest.send_digests(session, rt) == 0  # the minute is not over yet
+            later = utcnow() + timedelta(minutes=2)
+            assert digest.send_digests(session, rt, later) == 2  # alice and bob
+        mails = [o for o in outbox(rt) if o.rcpt_to == ["alice@example.com"]]
+    finally:
+        rt.engine.dispose()
+    [alices] = [o for o in mails if o.purpose == "notify:digest"]
+    assert alices.status == "queued"
+    for n in (2, 3, 4):
+        assert f"Order {n} is late".encode() in alices.raw
+    assert [o.status for o in mails if o.purpose != "notify:digest"][2:] == ["digested"] * 3
 
 
 # --- finding 2: the null envelope sender was acknowledged ---------------------------------

@@ -11,13 +11,15 @@ from __future__ import annotations
 from sqlmodel import Session
 
 from inboxd.agents import agentmail, notify
+from inboxd.agents.trust import authentication_verdict
 from inboxd.mail.classify import Classification
 from inboxd.mail.parse import ParsedMessage
 from inboxd.models import Agent, Message, Ticket
 from inboxd.queues.outbox import FilePart
 from inboxd.runtime import Runtime
-from inboxd.tickets import commands
+from inboxd.tickets import commands, store
 from inboxd.tickets.threader import ThreadDecision
+from inboxd.tickets.tokens import is_ours
 
 
 def follow_up(
@@ -73,6 +75,54 @@ def follow_up(
     else:
         purpose, headline = "notify:customer", f"{who} wrote on the ticket."
     notify.notify_agents(session, rt, ticket, message, purpose, recipients, headline)
+
+
+def subscribe(
+    session: Session,
+    rt: Runtime,
+    ticket: Ticket,
+    msg: ParsedMessage,
+    kind: Classification,
+    created: bool,
+    agents: dict[str, Agent],
+    actor: str,
+) -> None:
+    """Add the people a message addresses as the ticket's CCs (the caller has checked
+    that it may: SPEC §5, the 2024 Zendesk CC takeover), at most max_ccs_per_message."""
+    sender = msg.sender.email if msg.sender and not msg.sender_ambiguous else ""
+    wanted = [] if created else ([sender] if sender and kind.kind == "customer" else [])
+    wanted += [a.email for a in (*msg.to, *msg.cc)]
+    ours = rt.config.support_addresses
+    wanted = [e for e in dict.fromkeys(wanted) if not is_ours(e, ours) and e not in agents]
+    known = {ticket.requester} if created else None
+    if not created and wanted and rt.config.trust.trusted_authserv_ids:
+        # Issue 19: a customer's token from a forwarded acknowledgement plus a forged
+        # From: of that customer added the forger as CC. Where our MX authenticates mail,
+        # a reply adds CCs only when it vouches for the From: (DMARC, aligned DKIM).
+        verdict = authentication_verdict(
+            msg.headers, rt.config.trust.trusted_authserv_ids, sender.rpartition("@")[2]
+        )
+        if not verdict.passed:
+            store.record_event(
+                session,
+                ticket,
+                actor,
+                "cc_not_added",
+                None,
+                f"{len(wanted)} not added: {verdict.reason}"[:2000],
+            )
+            return
+    # Issue 19: one stranger's mail with 2,000 addresses in Cc: made the next agent
+    # reply go to 1,990 people. The rest are recorded, not added.
+    cap = rt.config.inboxd.max_ccs_per_message
+    for email in wanted[:cap]:
+        store.add_participant(session, ticket, email, "cc", actor, known)
+    if len(wanted) > cap:
+        rest = wanted[cap:]
+        shown = ", ".join(rest[:50]) + (", ..." if len(rest) > 50 else "")
+        store.record_event(
+            session, ticket, actor, "cc_not_added", None, f"{len(rest)} over the cap: {shown}"
+        )
 
 
 def message_of(session: Session, message_pk: int) -> Message:

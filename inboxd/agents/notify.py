@@ -20,6 +20,7 @@ from sqlalchemy import bindparam
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, func, select
 
+from inboxd.agents import digest
 from inboxd.agents.trust import autoreply_recipient
 from inboxd.mail.classify import Classification
 from inboxd.mail.parse import Address, ParsedMessage
@@ -204,9 +205,16 @@ def notify_agents(
         cfg.templates_dir,
     )
     sent = 0
+    cap = rt.config.loops.max_notifications_per_agent_per_minute
+    counts = digest.recent_counts(session) if cap else None
     for agent in recipients:
         if agent.id is None or not agent.active:
             continue
+        # Past the cap, the notification waits for the agent's digest (digest.py).
+        status = "queued"
+        if counts is not None:
+            status = digest.HELD if counts[agent.email] >= cap else "queued"
+            counts[agent.email] += 1
         token = make_token(rt.secret_key, ticket.id, agent.id)
         headers = [
             ("From", mailbox(cfg.support_name, cfg.support_address)),
@@ -226,6 +234,7 @@ def notify_agents(
             ticket_id=ticket.id,
             purpose=purpose,
             about_message_pk=message.id if message else None,
+            status=status,
         )
         sent += 1
     return sent

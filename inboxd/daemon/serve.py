@@ -19,7 +19,7 @@ from datetime import timedelta
 import uvicorn
 
 from inboxd import pipeline
-from inboxd.agents import notify
+from inboxd.agents import digest, notify
 from inboxd.daemon import sender
 from inboxd.daemon.smtp import start_listener
 from inboxd.db import session_scope
@@ -246,7 +246,7 @@ class Daemon:
                 await asyncio.wait_for(self.outbound_wake.wait(), wait)
 
     async def _timers_loop(self) -> None:
-        """Once a minute: tickets whose #due time has come reopen."""
+        """Once a minute: tickets whose #due time has come reopen; digests go out."""
         while not self.stopping.is_set():
             try:
                 reopened = await asyncio.to_thread(self._reopen_due)
@@ -257,8 +257,9 @@ class Daemon:
             await asyncio.sleep(TIMER_SECONDS)
 
     def _reopen_due(self) -> int:
+        """Due tickets reopened, and agents' digests sent; how many mails that queued."""
         with self.rt.write_lock, session_scope(self.rt.engine) as session:
-            return notify.reopen_due(session, self.rt)
+            return notify.reopen_due(session, self.rt) + digest.send_digests(session, self.rt)
 
 
 def serve(rt: Runtime) -> int:

@@ -4,8 +4,9 @@ Revision ID: 0006
 Revises: 0004
 Create Date: 2026-12-03
 
-The loop breaker's holds (issue 19), and an index on ticket.created_at: the breaker counts
-a domain's new tickets of the last minutes on every new ticket.
+The loop breaker's holds (issue 19), and indexes on ticket.created_at and
+outbound.created_at: the breaker counts a domain's new tickets of the last minutes on
+every new ticket, and the notification cap an agent's notifications of the last minute.
 """
 
 from __future__ import annotations
@@ -37,9 +38,13 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_loop_hold_address"), ["address"], unique=False)
     with op.batch_alter_table("ticket", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_ticket_created_at"), ["created_at"], unique=False)
+    with op.batch_alter_table("outbound", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_outbound_created_at"), ["created_at"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("outbound", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_outbound_created_at"))
     with op.batch_alter_table("ticket", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_ticket_created_at"))
     with op.batch_alter_table("loop_hold", schema=None) as batch_op:
