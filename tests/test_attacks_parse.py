@@ -8,10 +8,12 @@ recorded, and the message is ingested like any other.
 
 from __future__ import annotations
 
+import pytest
 from sqlmodel import select
 
 from inboxd import pipeline
 from inboxd.db import session_scope
+from inboxd.errors import ParseRejected
 from inboxd.mail.parse import MAX_ADDRESSES, MAX_REFERENCES, parse_message
 from inboxd.models import Message
 from inboxd.runtime import Runtime
@@ -48,3 +50,18 @@ def test_the_cut_is_recorded_on_the_stored_message(rt: Runtime) -> None:
         stored = session.exec(select(Message)).one()
     assert len(stored.cc) == MAX_ADDRESSES
     assert stored.flags["limits"] == [f"cc: 5000 addresses, the first {MAX_ADDRESSES} kept"]
+
+
+def test_a_hundred_thousand_parts_without_content_type_lines_are_refused_before_parsing() -> None:
+    """A million such parts took the stdlib parser 19 s before the part limit said no."""
+    body = b"--b\r\n\r\nx\r\n" * 100_000 + b"--b--\r\n"
+    raw = HEAD.encode() + b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+    with pytest.raises(ParseRejected, match=r"more than 1000 MIME parts \(100001 boundary lines\)"):
+        parse_message(raw + body)
+
+
+def test_lines_that_only_look_like_boundaries_do_not_count() -> None:
+    """Signatures ("-- "), dashed rules and quoted boundaries of other mails are text."""
+    text = b"--\r\n-- \r\n--------\r\n--other\r\n" * 400
+    raw = HEAD.encode() + b"\r\n" + text
+    assert parse_message(raw).text.count("--other") == 400

@@ -165,7 +165,7 @@ def _over(
         words = normalised(text)
         same = sum(1 for t in texts if normalised(t) == words) if words else 0
         if cfg.max_same_text_per_sender and same >= cfg.max_same_text_per_sender:
-            return sender, f"the same text {same + 1} times {window}"
+            return sender, f"the same subject and text {same + 1} times {window}"
     domain = domain_key(sender)
     if creating and cfg.max_new_tickets_per_domain:
         since = _since(session, domain, start)

@@ -2,8 +2,8 @@
 
 The MIME tree comes from the standard library's parser (compat32, which keeps every raw
 header and tolerates broken structure); all text decoding goes through charsets.py.
-flanker, the design card's mail library, is used here and only here, for what it does
-best: a strict RFC 5322 address grammar that says when a sender header is ambiguous.
+flanker, the design card's mail library, is used for what it does best, a strict RFC
+5322 address grammar that says when a sender header is ambiguous, in addresses.py.
 Its MIME decoding was measured wrong on real mail (ISO-2022-JP bodies come back
 undecoded; 10 of mikel/mail's 104 fixtures raise "Multipart message without starting
 boundary"), so its MIME parser is not used; the stdlib parser is the correct path there.
@@ -16,11 +16,6 @@ is quarantined by the pipeline with its raw bytes.
 from __future__ import annotations
 
 import base64
-import contextlib
-import functools
-import inspect
-import io
-import logging
 import mimetypes
 import quopri
 import re
@@ -31,20 +26,12 @@ from datetime import UTC, datetime
 from email.message import Message
 from email.parser import BytesParser
 from email.policy import compat32
-from email.utils import getaddresses, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 
 from inboxd.errors import ParseRejected
+from inboxd.mail.addresses import Address, parse_addresses, parse_sender
 from inboxd.mail.charsets import clean_header_text, decode_bytes, decode_header
 from inboxd.mail.htmltext import html_to_text
-
-# ply, under flanker's address grammar, prints parser-table warnings to stderr on first
-# import; they are noise to an admin reading inboxd's output.
-with contextlib.redirect_stderr(io.StringIO()):
-    from flanker.addresslib import address as flanker_address
-# flanker logs a warning for every address it cannot parse; for hostile senders that is
-# the expected answer, which parse.py turns into `sender_problem`, not terminal noise.
-for _name in ("flanker", "flanker.addresslib._parser.lexer"):
-    logging.getLogger(_name).setLevel(logging.ERROR)
 
 # Limits. Real support mail stays far below each: the largest header block seen in the
 # corpora is ~40 KB (long References chains); the most parts ~150 (newsletters with
@@ -64,22 +51,9 @@ INTERNAL_HEADER_PREFIX = "x-inboxd-"
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _CONTENT_TYPE_LINE = re.compile(rb"(?im)^content-type[ \t]*:")
 _MSGID = re.compile(r"<([^<>\s]+)>")
-_LOOKS_LIKE_ADDRESS = re.compile(r"[^\s@<>\"'(),;:]+@[^\s@<>\"'(),;:]+\.[^\s@<>\"'(),;:]+")
-_GETADDRESSES_STRICT = "strict" in inspect.signature(getaddresses).parameters
 # Path separators, control characters, and bidi controls that make "invoice\u202egpj.exe"
 # display as "invoiceexe.jpg".
 _FILENAME_UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|\u200e\u200f\u202a-\u202e\u2066-\u2069]+")
-
-
-@dataclass(frozen=True)
-class Address:
-    """One mailbox: `email` is lowercased (mail addresses are matched without case)."""
-
-    email: str
-    name: str = ""
-
-    def __str__(self) -> str:
-        return f"{self.name} <{self.email}>" if self.name else self.email
 
 
 @dataclass(frozen=True)
@@ -162,12 +136,12 @@ def parse_message(raw: bytes) -> ParsedMessage:
         return [_unescape_8bit(v, hint) for v in values(name)]
 
     headers = [(clean_header_text(k), decode_header(v, hint)) for k, v in raw_headers]
-    sender, ambiguous, problem = _sender(address_values("from"), hint)
+    sender, ambiguous, problem = parse_sender(address_values("from"), hint)
     text = body.text()
     limits: list[str] = []
 
     def addresses(name: str) -> list[Address]:
-        found = _addresses(address_values(name), hint, deadline)
+        found = parse_addresses(address_values(name), hint, lambda: _within(deadline))
         if len(found) > MAX_ADDRESSES:
             limits.append(f"{name}: {len(found)} addresses, the first {MAX_ADDRESSES} kept")
         return found[:MAX_ADDRESSES]
@@ -222,11 +196,37 @@ def _check_shape(raw: bytes) -> None:
     end = _HEADER_END.search(raw, 0, MAX_HEADER_BYTES + 4)
     if end is None and len(raw) > MAX_HEADER_BYTES:
         raise ParseRejected(f"header block larger than {MAX_HEADER_BYTES} bytes")
+    if raw.count(b"\n--") > MAX_PARTS:
+        delimiters = _delimiter_lines(raw)
+        if delimiters > MAX_PARTS:
+            raise ParseRejected(f"more than {MAX_PARTS} MIME parts ({delimiters} boundary lines)")
     if raw.count(b":") <= MAX_PARTS:
         return  # each Content-Type line has a colon: too few to be over the limit
     parts = len(_CONTENT_TYPE_LINE.findall(raw))
     if parts > MAX_PARTS:
         raise ParseRejected(f"more than {MAX_PARTS} MIME parts ({parts} Content-Type headers)")
+
+
+_BOUNDARY = re.compile(rb'(?i)boundary\s*=\s*(?:"([^"\r\n]{1,200})"|([^\s;"]{1,200}))')
+_DASH_LINE = re.compile(rb"\n--([^\r\n]{1,202})")
+
+
+def _delimiter_lines(raw: bytes) -> int:
+    """How many lines delimit MIME parts. Issue 19: a million parts without Content-Type
+    lines took the stdlib parser 19 s before the part limit could say no; this counts
+    them in one pass over the bytes first."""
+    boundaries = {m.group(1) or m.group(2) for m in _BOUNDARY.finditer(raw)}
+    count = 0
+    for found in _DASH_LINE.finditer(raw):
+        token = found.group(1).rstrip()
+        if token in boundaries or (token.endswith(b"--") and token[:-2] in boundaries):
+            count += 1
+    return count
+
+
+def _within(deadline: float) -> None:
+    if time.monotonic() > deadline:
+        raise ParseRejected(f"parsing took longer than {MAX_PARSE_SECONDS:g} s")
 
 
 class _Body:
@@ -451,78 +451,3 @@ def _date(value: str | None) -> datetime | None:
         return parsed.astimezone(UTC)
     except (OverflowError, ValueError):
         return None
-
-
-def _getaddresses(values: list[str]) -> list[tuple[str, str]]:
-    # Python 3.13 (and patched 3.11/3.12) answer ('', '') for addresses their strict mode
-    # finds ambiguous. inboxd flags ambiguity itself (flanker and the display-name check
-    # in _sender), with a reason, so every Python version gives the same result.
-    if _GETADDRESSES_STRICT:
-        return getaddresses(values, strict=False)  # type: ignore[call-arg,unused-ignore]
-    return getaddresses(values)
-
-
-def _valid_addr(email: str) -> bool:
-    local, _, domain = email.rpartition("@")
-    return bool(local) and bool(domain) and "@" not in local.strip('"') and " " not in email
-
-
-def _addresses(values: list[str], hint: str | None, deadline: float | None = None) -> list[Address]:
-    out: dict[str, Address] = {}  # by email: the first mailbox of each address wins
-    try:
-        pairs = _getaddresses([str(v) for v in values])
-    except RecursionError:
-        # Thousands of nested comments or group colons exhaust the stdlib's recursive
-        # address parser (seen in MimeKit's stack-overflow fixture): no usable address.
-        return []
-    for n, (name, email) in enumerate(pairs):
-        if deadline is not None and n % 256 == 0 and time.monotonic() > deadline:
-            raise ParseRejected(f"parsing took longer than {MAX_PARSE_SECONDS:g} s")
-        email = clean_header_text(email).lower()
-        if _valid_addr(email) and email not in out:
-            out[email] = Address(email=email, name=decode_header(name, hint) if name else "")
-    return list(out.values())
-
-
-def _sender(values: list[str], hint: str | None) -> tuple[Address | None, bool, str | None]:
-    """The From: mailbox, and whether it is ambiguous (then it must never match anyone)."""
-    if not values:
-        return None, True, "no From header"
-    found = _addresses(values, hint)
-    best = found[0] if found else None
-    if len(values) > 1:
-        return best, True, f"{len(values)} From headers"
-    raw_value = str(values[0])
-    if len(found) != 1:
-        return best, True, "From header does not hold exactly one mailbox"
-    assert best is not None
-    strict, rest = _flanker_parse(raw_value)
-    if rest or len(strict) != 1:
-        return best, True, "From header does not parse as one RFC 5322 mailbox"
-    if strict[0] != best.email:
-        # The two parsers disagree about who sent it: the CVE-2023-27043 family.
-        return best, True, f"From header is read as both {strict[0]} and {best.email}"
-    named = {a.lower() for a in _LOOKS_LIKE_ADDRESS.findall(best.name)}
-    if named - {best.email}:
-        return best, True, "display name shows a different address"
-    return best, False, None
-
-
-def _flanker_parse(value: str) -> tuple[list[str], list[str]]:
-    strict, rest = _flanker_parse_cached(value)
-    return list(strict), list(rest)
-
-
-# flanker's grammar is the slowest step of reading a sender; the same From header comes
-# back with every message of a conversation, and the answer depends on the text alone.
-@functools.lru_cache(maxsize=4096)
-def _flanker_parse_cached(value: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    # flanker reads encoded words itself; control characters would only confuse it.
-    value = re.sub(
-        r"[\r\n\t]+", " ", value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    )
-    try:
-        parsed, unparsed = flanker_address.parse_list(value, strict=True, as_tuple=True)
-    except RecursionError:
-        return (), (value,)
-    return tuple(str(a.address).lower() for a in parsed), tuple(unparsed)
