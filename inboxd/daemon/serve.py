@@ -98,6 +98,7 @@ class Daemon:
         if self.rt.engine.dialect.name == "sqlite":
             # One daemon per SQLite database: leases left by a killed process are ours.
             spool.release_claims(self.rt.engine)
+            sender.release_claims(self.rt.engine)
 
         threads = [threading.Thread(target=self._ingest_loop, name="ingest", daemon=True)]
         if cfg.imap.enabled:
@@ -115,7 +116,7 @@ class Daemon:
             )
         for thread in threads:
             thread.start()
-        sender = asyncio.create_task(self._outbound_loop(), name="outbound")
+        outbound = asyncio.create_task(self._outbound_loop(), name="outbound")
         timers = asyncio.create_task(self._timers_loop(), name="timers")
 
         smtp_server = None
@@ -159,7 +160,7 @@ class Daemon:
         for thread in threads:
             await asyncio.to_thread(thread.join, SHUTDOWN_GRACE_SECONDS)
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(sender, SHUTDOWN_GRACE_SECONDS)
+            await asyncio.wait_for(outbound, SHUTDOWN_GRACE_SECONDS)
         timers.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await timers
