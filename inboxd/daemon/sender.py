@@ -106,20 +106,23 @@ def _write_outbox_file(directory: Path, row: Outbound) -> None:
     os.replace(tmp, directory / f"{row.id:08d}.eml")
 
 
-def claim_due(engine: Engine, limit: int = 1, up_to: int | None = None) -> list[Outbound]:
+def claim_due(
+    engine: Engine, limit: int = 1, up_to: int | None = None, due_by: datetime | None = None
+) -> list[Outbound]:
     """Queued rows whose time has come, locked for this process by a lease.
 
     The daemon claims one row at a time, just before sending it (issue 19: a sender
     killed while a slow relay took 40 mails held the 20 it had claimed for the whole
     lease). A row whose earlier claim was never settled was being sent when its sender
     died: it may have gone out. It is sent once more, and if that is interrupted too,
-    it is failed rather than risk a third copy. `up_to`: no row queued after that id.
+    it is failed rather than risk a third copy. `up_to`, `due_by`: no row queued after
+    that id, or due after that time (a call sends what was due when it began).
     """
     now = utcnow()
     with session_scope(engine) as session:
         query = (
             select(Outbound)
-            .where(Outbound.status == "queued", col(Outbound.next_attempt_at) <= now)
+            .where(Outbound.status == "queued", col(Outbound.next_attempt_at) <= (due_by or now))
             .where(col(Outbound.id) <= (up_to if up_to is not None else MAX_ROW_ID))
             .where(or_(col(Outbound.claimed_until).is_(None), col(Outbound.claimed_until) < now))
             .order_by(col(Outbound.next_attempt_at), col(Outbound.id))
@@ -161,11 +164,12 @@ def deliver_due(
     """Send what was due when called, up to `limit` mails, claiming each just before it
     is sent; return how many rows were attempted. (Mail queued meanwhile, such as a
     failure notice, waits for the next call.)"""
+    start = utcnow()
     with session_scope(engine) as session:
         last = session.exec(select(func.max(Outbound.id))).one()
     attempted = 0
     while last is not None and attempted < limit:
-        rows = claim_due(engine, 1, last)
+        rows = claim_due(engine, 1, last, start)
         if not rows:
             break
         for row in rows:
