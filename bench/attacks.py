@@ -16,6 +16,8 @@ whose outbound mail goes to a capture relay in this process:
                  Before: 103 acknowledgements to third parties.
   * null sender: MAIL FROM:<> with a normal From:. Before: acknowledged.
   * cc flood:    a stranger's new mail with 2,000 addresses in Cc:. Before: 1,991 CCs.
+  * big mails:   eight mails with a 24 MB attachment each; the daemon's RSS. Before:
+                 about 1 GB, never given back.
 
 It prints what inboxd sent (or did) in each. A benchmark, not a test: nothing here
 passes or fails on a number.
@@ -251,16 +253,66 @@ def one_shot_attacks(work: Path) -> None:
     print(f"cc flood: 2,000 addresses in Cc: -> {ccs} CCs on the ticket")
 
 
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def big_mails(work: Path, count: int = 8, megabytes: int = 24) -> None:
+    """`count` mails with a `megabytes` attachment each; the daemon's RSS before and after."""
+    import base64
+    import os
+
+    blob = base64.encodebytes(os.urandom(megabytes * 1024 * 1024 * 3 // 4 - 4096))
+    with Daemon(work, free_port()) as daemon:
+        before = rss_mb(daemon.proc.pid)
+        for n in range(count):
+            raw = (
+                (
+                    f"From: big{n}@example.org\r\nTo: {SUPPORT}\r\nSubject: Big {n}\r\n"
+                    f"Message-ID: {make_msgid(domain='example.org')}\r\nMIME-Version: 1.0\r\n"
+                    'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+                    "--b\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n"
+                    '--b\r\nContent-Type: application/octet-stream; name="big.bin"\r\n'
+                    "Content-Transfer-Encoding: base64\r\n\r\n"
+                ).encode()
+                + blob.replace(b"\n", b"\r\n")
+                + b"\r\n--b--\r\n"
+            )
+            send(daemon.smtp_port, f"big{n}@example.org", raw)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            if daemon.query("select count(*) from message")[0][0] >= count:
+                break
+            time.sleep(0.5)
+        daemon.settle(1.0)
+        peak_after = rss_mb(daemon.proc.pid)
+        time.sleep(5)
+        settled = rss_mb(daemon.proc.pid)
+        stored = daemon.query("select count(*) from message")[0][0]
+    print(
+        f"big mails: {count} x {megabytes} MB -> {stored} stored; RSS {before:.0f} MB before, "
+        f"{peak_after:.0f} MB when done, {settled:.0f} MB 5 s later"
+    )
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=60.0, metavar="S")
     ap.add_argument("--keep", type=Path, metavar="DIR", help="work here and keep everything")
+    ap.add_argument("--only", choices=["loop", "slowloris", "one-shot", "big"], default=None)
     args = ap.parse_args()
     with work_dir(args.keep, "inboxd-attacks-") as work:
+        if args.only == "big":
+            big_mails(work / "big")
+            return 0
         loop(work / "loop-fixed", args.seconds, keep_subject=False)
         loop(work / "loop-kept", args.seconds, keep_subject=True)
         slowloris(work / "slowloris", args.seconds)
         one_shot_attacks(work / "one-shot")
+        big_mails(work / "big")
     return 0
 
 
