@@ -66,10 +66,10 @@ def check(config: ConfigOption = None) -> None:
         typer.echo(f"ok    config {cfg.source}")
         failures = 0
         for line in checks.run_checks(cfg):
-            typer.echo(f"{'ok' if line.ok else 'FAIL':<5} {line.what}: {line.detail}")
-            if not line.ok:
-                failures += 1
-                if line.fix:
-                    typer.echo(f"      fix: {line.fix}")
+            label = "FAIL" if not line.ok else "WARN" if line.warn else "ok"
+            typer.echo(f"{label:<5} {line.what}: {line.detail}")
+            failures += not line.ok
+            if (not line.ok or line.warn) and line.fix:
+                typer.echo(f"      fix: {line.fix}")
         if failures:
             raise typer.Exit(1)

@@ -1,4 +1,4 @@
-"""inboxd ingest / quarantine: mail in, and what could not be processed."""
+"""inboxd ingest / quarantine / loops: mail in, what could not be processed, what is held."""
 
 from __future__ import annotations
 
@@ -9,20 +9,24 @@ import typer
 
 from cli.common import ConfigOption, JsonOption, errors, open_rt, print_json, table
 from inboxd import pipeline
+from inboxd.agents import loop_guard
 from inboxd.db import session_scope
 from inboxd.errors import NotFound
 from inboxd.mail.sources import iter_messages
+from inboxd.models import LoopHold
 from inboxd.queues import outbox
 from inboxd.tickets import queries
 
 quarantine_app = typer.Typer(invoke_without_command=True)
 outbox_app = typer.Typer(invoke_without_command=True)
+loops_app = typer.Typer(invoke_without_command=True)
 
 
 def register(app: typer.Typer) -> None:
     app.command("ingest")(ingest)
     app.add_typer(quarantine_app, name="quarantine")
     app.add_typer(outbox_app, name="outbox")
+    app.add_typer(loops_app, name="loops")
 
 
 def ingest(
@@ -199,3 +203,57 @@ def outbox_retry(
         rt = open_rt(config)
         row = outbox.retry(rt.engine, row_id)
         typer.echo(f"{row.id}: queued again for {', '.join(row.rcpt_to)}")
+
+
+@loops_app.callback()
+def loops_list(ctx: typer.Context, config: ConfigOption = None, json: JsonOption = False) -> None:
+    """List the senders and domains whose mail the loop breaker holds, and why.
+
+    Example: inboxd loops
+    """
+    if ctx.invoked_subcommand is not None:
+        ctx.obj = {"config": config}
+        return
+    with errors():
+        rt = open_rt(config)
+        with session_scope(rt.engine) as session:
+            rows = loop_guard.active_holds(session)
+            if json:
+                print_json([_hold_json(r) for r in rows])
+                return
+            table(
+                ["ADDRESS", "SINCE", "TICKET", "HELD", "WHY"],
+                [
+                    (r.address, queries.iso(r.started_at), r.ticket_id, r.held, r.reason)
+                    for r in rows
+                ],
+                [30, 20, 7, 5, 50],
+            )
+
+
+def _hold_json(row: LoopHold) -> dict[str, object]:
+    return {
+        "address": row.address,
+        "reason": row.reason,
+        "ticket_id": row.ticket_id,
+        "held": row.held,
+        "started_at": queries.iso(row.started_at),
+    }
+
+
+@loops_app.command("lift")
+def loops_lift(
+    ctx: typer.Context,
+    address: Annotated[str, typer.Argument(help="The held address, or @domain.")],
+    config: ConfigOption = None,
+) -> None:
+    """Let a held sender's (or domain's) mail through again, once its loop is fixed.
+
+    Example: inboxd loops lift ooo@example.com
+    """
+    config = config or (ctx.obj or {}).get("config")
+    with errors():
+        rt = open_rt(config)
+        with session_scope(rt.engine) as session:
+            hold = loop_guard.lift(session, address, "cli")
+            typer.echo(f"lifted: {hold.address} ({hold.held} messages were held)")

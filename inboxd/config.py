@@ -64,6 +64,7 @@ class InboxdSection(_Section):
     # breaches (SPEC §10.2), rules (§10.3).
     clock_seconds: float = Field(default=5, gt=0, le=60)
     rules_files: tuple[str, ...] = ()
+    max_ccs_per_message: int = Field(default=20, ge=0)
 
     @field_validator("support_address")
     @classmethod
@@ -101,8 +102,11 @@ class SmtpSection(_Section):
     lmtp: bool = False
     tls_cert_file: str = ""
     tls_key_file: str = ""
-    max_connections: int = Field(default=100, ge=1)
+    max_connections: int = Field(default=1000, ge=1)
+    max_connections_per_ip: int = Field(default=20, ge=1)
     idle_seconds: int = Field(default=300, ge=1)
+    command_seconds: int = Field(default=120, ge=1)
+    min_data_bytes_per_second: int = Field(default=1024, ge=0)
     session_seconds: int = Field(default=1800, ge=1)
     min_free_disk_mb: int = Field(default=200, ge=0)
 
@@ -159,6 +163,17 @@ class AgentEntry(_Section):
     @classmethod
     def _check_address(cls, value: str) -> str:
         return _address(value)
+
+
+class LoopsSection(_Section):
+    """The header-blind loop breaker (inboxd/agents/loop_guard.py). 0 turns a check off."""
+
+    window_minutes: int = Field(default=10, ge=1)
+    max_new_tickets_per_sender: int = Field(default=5, ge=0)
+    max_messages_per_sender: int = Field(default=20, ge=0)
+    max_new_tickets_per_domain: int = Field(default=200, ge=0)
+    max_same_text_per_sender: int = Field(default=3, ge=0)
+    max_notifications_per_agent_per_minute: int = Field(default=10, ge=0)
 
 
 class TrustSection(_Section):
@@ -293,6 +308,8 @@ class RuleEntry(_Section):
         if self.after and not self.since:
             raise ValueError(f"rule {self.name!r}: a time rule needs since (created, ...)")
         return self
+
+
 class KbSection(_Section):
     """The knowledge base and its suggestions in acknowledgements (SPEC §10.6)."""
 
@@ -332,6 +349,7 @@ class Config(_Section):
     rules: tuple[RuleEntry, ...] = ()
     kb: KbSection = KbSection()
     csat: CsatSection = CsatSection()
+    loops: LoopsSection = LoopsSection()
     base_dir: Path = Path(".")
     source: str = "embedded defaults"
 

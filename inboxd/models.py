@@ -88,7 +88,7 @@ class Ticket(SQLModel, table=True):
     assignee_id: int | None = Field(default=None, foreign_key="agent.id", index=True)
     team: str | None = Field(default=None, max_length=100)
     requester: str = Field(index=True, max_length=320)
-    created_at: datetime = Field(default_factory=utcnow)
+    created_at: datetime = Field(default_factory=utcnow, index=True)
     updated_at: datetime = Field(default_factory=utcnow, index=True)
     first_response_at: datetime | None = None
     solved_at: datetime | None = None
@@ -239,7 +239,8 @@ class Outbound(SQLModel, table=True):
     """A mail inboxd sends, queued in the same transaction as the change that caused it.
 
     The Message-ID is fixed when the row is made, so a retry after an unclear failure
-    sends the very same mail. `status` is queued, sent or failed.
+    sends the very same mail. `status` is queued, sent or failed; or digest (a notification
+    held for the agent's digest) and digested.
     """
 
     id: int | None = Field(default=None, primary_key=True)
@@ -256,7 +257,7 @@ class Outbound(SQLModel, table=True):
     next_attempt_at: datetime = Field(default_factory=utcnow, index=True)
     claimed_until: datetime | None = None
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
-    created_at: datetime = Field(default_factory=utcnow)
+    created_at: datetime = Field(default_factory=utcnow, index=True)
     sent_at: datetime | None = None
 
 
@@ -280,6 +281,22 @@ class Suppression(SQLModel, table=True):
     reason: str = Field(sa_column=Column(Text, nullable=False))
     until: datetime
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class LoopHold(SQLModel, table=True):
+    """A sender (`a@b`) or a whole domain (`@b`) whose mail the loop breaker holds: stored
+    as automatic on their newest ticket, nothing sent, until an admin lifts it."""
+
+    __tablename__ = "loop_hold"
+
+    id: int | None = Field(default=None, primary_key=True)
+    address: str = Field(max_length=320, index=True)
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    ticket_id: int | None = Field(default=None, foreign_key="ticket.id")
+    started_at: datetime = Field(default_factory=utcnow)
+    held: int = 0  # messages held since it started
+    lifted_at: datetime | None = None
+    lifted_by: str = Field(default="", max_length=320)
 
 
 class WebLogin(SQLModel, table=True):

@@ -26,7 +26,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session, col, select
 
-from inboxd.agents import agentmail, notify
+from inboxd.agents import followup, loop_guard
 from inboxd.db import session_scope
 from inboxd.errors import DatabaseUnavailable, NotFound, ParseRejected
 from inboxd.mail.classify import Classification, classify
@@ -36,12 +36,10 @@ from inboxd.mail.subjects import clean_subject, subject_tag_pattern
 from inboxd.models import Agent, Message, Quarantine, Ticket, utcnow
 from inboxd.queues import outbox, spool
 from inboxd.queues.bounces import match_bounce
-from inboxd.queues.outbox import FilePart
 from inboxd.runtime import Runtime
 from inboxd.tickets import actions, store
 from inboxd.tickets.dedupe import find_copy, fingerprint
 from inboxd.tickets.threader import ThreadDecision, find_ticket, known_keys, tickets_waiting_for
-from inboxd.tickets.tokens import is_ours
 from inboxd.workflow import csat, kb_suggest
 
 log = logging.getLogger(__name__)
@@ -77,6 +75,8 @@ class Incoming:
     source: str = ""
     envelope_to: tuple[str, ...] = ()
     spool_id: int | None = None
+    # The SMTP envelope sender: "<>" is the null return path, None unknown (files, IMAP).
+    envelope_from: str | None = None
 
 
 def ingest(
@@ -85,9 +85,10 @@ def ingest(
     source: str = "",
     envelope_to: tuple[str, ...] = (),
     spool_id: int | None = None,
+    envelope_from: str | None = None,
 ) -> IngestResult:
     """Process one raw RFC 5322 message; never raises for bad mail."""
-    return ingest_batch(rt, [Incoming(raw, source, envelope_to, spool_id)])[0]
+    return ingest_batch(rt, [Incoming(raw, source, envelope_to, spool_id, envelope_from)])[0]
 
 
 @dataclass(frozen=True)
@@ -274,6 +275,11 @@ def _ingest(
             keys=keys,
             agents=agent_emails,
         )
+    # Only mail that arrived live (SMTP, IMAP: through the spool) can be half of a loop.
+    live = item.spool_id is not None
+    held = loop_guard.check(session, rt, msg, kind, decision, ready.new_text) if live else None
+    if held is not None:
+        kind, decision = held.kind, held.decision
     sender = msg.sender.email if msg.sender else ""
     created = decision.ticket_id is None
     if created:
@@ -291,7 +297,23 @@ def _ingest(
     if not created and csat.vote_by_reply(session, rt, ticket, msg, decision, message_pk):
         return IngestResult(source, "appended", ticket.id, msg.message_id, "survey answer")
     _after_message(session, rt, ticket, msg, kind, decision, created, agents)
-    _follow_up(session, rt, ticket, msg, message_pk, message_kind, kind, decision, created, agents)
+    if held is not None:
+        loop_guard.after_held(session, rt, held, ticket)
+    followup.follow_up(
+        session,
+        rt,
+        ticket,
+        msg,
+        message_pk,
+        message_kind,
+        kind,
+        decision,
+        created,
+        agents,
+        item.envelope_from,
+        acknowledge=kb_suggest.acknowledge,
+        self_service=kb_suggest.solved_by_reply,
+    )
     assert ticket.id is not None
     for waiting in tickets_waiting_for(session, msg, ticket.id, keys, agent_emails):
         actions.merge_tickets(session, waiting, ticket, "system")
@@ -314,73 +336,6 @@ def _message_kind(kind: Classification, created: bool) -> str:
     # An agent who mails support@ afresh (to open a ticket for a caller, say) is the
     # ticket's requester like anyone else; no commands run from such a mail.
     return "customer"
-
-
-def _follow_up(
-    session: Session,
-    rt: Runtime,
-    ticket: Ticket,
-    msg: ParsedMessage,
-    message_pk: int,
-    message_kind: str,
-    kind: Classification,
-    decision: ThreadDecision,
-    created: bool,
-    agents: dict[str, Agent],
-) -> None:
-    """What the stored message sets off: agent commands and relay, acknowledgement,
-    notifications. Automatic mail sets off nothing."""
-    if kind.automatic:
-        return
-    sender = msg.sender.email if msg.sender else ""
-    if message_kind == "held":
-        files = [
-            FilePart(a.filename, a.content_type, a.data) for a in msg.attachments if not a.inline
-        ]
-        agentmail.handle(
-            session,
-            rt,
-            ticket,
-            agents[sender],
-            msg,
-            _message(session, message_pk),
-            decision.token_agent_id,
-            files,
-        )
-        return
-    if created:
-        kb_suggest.acknowledge(session, rt, ticket, msg, kind)
-    elif kb_suggest.solved_by_reply(session, ticket, msg, decision, message_pk):
-        return  # the requester's own `#solved` (SPEC §10.6): no agent is told
-    # Without active agents there is nobody to notify (agents_for would find none).
-    if not agents:
-        return
-    recipients = notify.agents_for(session, ticket, exclude="" if created else sender)
-    if not recipients:
-        return  # notify_agents would queue nothing
-    message = _message(session, message_pk)
-    who = message.from_name or message.from_email or "someone"
-    if created:
-        notify.notify_agents(
-            session, rt, ticket, message, "notify:new", recipients, f"New ticket from {who}."
-        )
-    else:
-        notify.notify_agents(
-            session,
-            rt,
-            ticket,
-            message,
-            "notify:customer",
-            recipients,
-            f"{who} wrote on the ticket.",
-        )
-
-
-def _message(session: Session, message_pk: int) -> Message:
-    """The stored message as an object, for the code that needs one (read on demand)."""
-    found = session.get(Message, message_pk)
-    assert found is not None
-    return found
 
 
 def _save(
@@ -454,6 +409,8 @@ def _flags(msg: ParsedMessage, kind: Classification) -> dict[str, Any]:
         flags["defects"] = sorted(set(msg.defects))
     if msg.degraded:
         flags["degraded"] = msg.degraded  # fields read by mail/fallback.py, with why
+    if msg.limits:
+        flags["limits"] = msg.limits
     return flags
 
 
@@ -470,15 +427,7 @@ def _after_message(
     sender = msg.sender.email if msg.sender and not msg.sender_ambiguous else ""
     actor = sender or "unknown"
     if decision.may_add_participants:
-        # Only mail that proves it received ours (token, our own Message-ID) or opens the
-        # ticket may subscribe people; see SPEC §5 and the 2024 Zendesk CC takeover.
-        wanted = [] if created else ([sender] if sender and kind.kind == "customer" else [])
-        wanted += [a.email for a in (*msg.to, *msg.cc)]
-        known = {ticket.requester} if created else None
-        for email in dict.fromkeys(wanted):
-            if is_ours(email, rt.config.support_addresses) or email in agents:
-                continue
-            store.add_participant(session, ticket, email, "cc", actor, known)
+        followup.subscribe(session, rt, ticket, msg, kind, created, agents, actor)
     if created:
         return  # a new ticket's status and updated_at are fresh already
     if kind.kind == "customer" and ticket.status in _REOPEN_ON_CUSTOMER_REPLY:

@@ -239,7 +239,7 @@ def test_header_check_covers_every_one_line_field_of_parsed_message() -> None:
     one_line = {"message_id", "in_reply_to", "references", "subject", "sender", "to", "cc"}
     one_line |= {"reply_to", "headers", "attachments"}
     not_headers = {"sender_ambiguous", "sender_problem", "date", "text", "html"}
-    not_headers |= {"stripped_internal_headers", "defects", "text_from_html", "degraded"}
+    not_headers |= {"stripped_internal_headers", "defects", "text_from_html", "degraded", "limits"}
     assert is_dataclass(ParsedMessage)
     assert {f.name for f in fields(ParsedMessage)} == one_line | not_headers
 

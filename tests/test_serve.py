@@ -168,7 +168,14 @@ def test_check_with_a_reachable_relay_and_database_prints_ok_lines_and_exits_0(
         code, out, _ = run_cli("check", "--config", str(check_config(tmp_path, relay.port)))
     assert code == 0, out
     lines = out.splitlines()
-    assert lines and all(line.startswith("ok") for line in lines), out
+    # A warning is not a failure: without [trust] trusted_authserv_ids, `check` says what
+    # agents' commands by mail rest on (issue 19), and how to do better.
+    warn = lines.index(
+        "WARN  agent mail: commands by mail rest on the reply token and the From: line alone"
+    )
+    assert lines[warn + 1].strip().startswith("fix: set [trust] trusted_authserv_ids")
+    others = lines[:warn] + lines[warn + 2 :]
+    assert others and all(line.startswith("ok") for line in others), out
     for what in ("config", "workflow", "database", "disk", "smtp listener", "web", "relay"):
         assert any(line.split(None, 1)[1].startswith(what) for line in lines), what
     assert "FAIL" not in out

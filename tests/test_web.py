@@ -56,12 +56,13 @@ def link_for(rt: Runtime, email: str = "bob@example.com", **kw: object) -> str:
 
 
 def signed_in(client: TestClient, rt: Runtime, email: str = "bob@example.com") -> str:
-    """Sign the client in through a magic link; returns its CSRF token."""
+    """Sign the client in through a magic link; returns its CSRF token (which is bound to
+    the session, so it is read again once signed in)."""
     path = link_for(rt, email).removeprefix(BASE)
     token = csrf_of(client, path)
     answer = client.post(path, data={"csrf": token}, follow_redirects=False)
     assert answer.status_code == 303, answer.text
-    return token
+    return csrf_of(client)
 
 
 def new_ticket(rt: Runtime, **kw: object) -> int:
@@ -94,7 +95,8 @@ def test_a_link_works_once(web: TestClient, rt: Runtime) -> None:
     path = link_for(rt).removeprefix(BASE)
     token = csrf_of(web, path)
     assert web.post(path, data={"csrf": token}, follow_redirects=False).status_code == 303
-    again = web.post(path, data={"csrf": token}, follow_redirects=False)
+    # Signed in now: the form's token is the new session's.
+    again = web.post(path, data={"csrf": csrf_of(web)}, follow_redirects=False)
     assert again.status_code == 400 and "already used" in again.text
     assert "already used" in web.get(path).text
 

@@ -35,15 +35,24 @@ class Verification:
 def verify(
     rt: Runtime, msg: ParsedMessage, agent: Agent, token_agent_id: int | None
 ) -> Verification:
-    """SPEC §6 Trust: (a) the agent's own reply token and From, (b) our MX's verdict."""
+    """SPEC §6 Trust: (a) the agent's own reply token and From, (b) our MX's verdict.
+    Both with require_authentication; (b) when our MX is trusted; else either."""
     by_token = token_agent_id is not None and token_agent_id == agent.id
     domain = agent.email.rpartition("@")[2]
     auth = authentication_verdict(msg.headers, rt.config.trust.trusted_authserv_ids, domain)
-    if rt.config.trust.require_authentication:
+    trust = rt.config.trust
+    if trust.require_authentication:
         if by_token and auth.passed:
             return Verification(True, "reply token and " + auth.reason)
         missing = "no reply token of this agent" if not by_token else auth.reason
         return Verification(False, missing)
+    if trust.trusted_authserv_ids:
+        # Issue 19: a forwarded notification answered with a forged From: of its agent
+        # ran commands on the token alone. Where our MX authenticates mail, only its
+        # verdict counts: (b) is needed, the token alone no longer suffices.
+        if auth.passed:
+            return Verification(True, auth.reason)
+        return Verification(False, f"{auth.reason} (the reply token alone is not enough here)")
     if by_token:
         return Verification(True, "reply token")
     if auth.passed:
@@ -76,6 +85,10 @@ def handle(
     check = verify(rt, msg, agent, token_agent_id)
     if not check.verified:
         _hold(session, message, f"unverified: {check.reason}")
+        if notify.recently_mailed(session, ticket.id, agent.email, "warn:spoof"):
+            # One warning an hour is enough; an agent's out-of-office answering each
+            # warning in the agent's name was a loop (issue 19).
+            return
         notify.mail_agent(
             session,
             rt,

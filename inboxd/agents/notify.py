@@ -21,8 +21,10 @@ from sqlalchemy import bindparam
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, func, select
 
+from inboxd.agents import digest
+from inboxd.agents.trust import autoreply_recipient
 from inboxd.mail.classify import Classification
-from inboxd.mail.parse import ParsedMessage
+from inboxd.mail.parse import Address, ParsedMessage
 from inboxd.models import (
     Agent,
     Attachment,
@@ -49,17 +51,28 @@ def acknowledge(
     msg: ParsedMessage,
     kind: Classification,
     extra: Callable[[Session, Ticket, ParsedMessage], str] | None = None,
+    envelope_from: str | None = None,
 ) -> str | None:
     """Queue the acknowledgement of a new ticket, unless one must not be sent; return its
-    Message-ID. `extra` gives more text for it (the knowledge base's suggestions, from
-    the room above); it is called only for an acknowledgement that will be sent."""
+    Message-ID. It goes to `autoreply_recipient()`: never to a null envelope sender, and
+    to the envelope sender when `From:` may be forged. `extra` gives more text for it (the
+    knowledge base's suggestions, from the room above); it is called only for an
+    acknowledgement that will be sent."""
     cfg = rt.config.inboxd
     sender = msg.sender
     if not cfg.acknowledge or kind.kind != "customer" or sender is None or msg.sender_ambiguous:
         return None
-    if is_ours(sender.email, rt.config.support_addresses):
+    to = autoreply_recipient(
+        sender.email, envelope_from, msg.headers, rt.config.trust.trusted_authserv_ids
+    )
+    if to is None or is_ours(to, rt.config.support_addresses):
         return None
-    if _recent_acks(session, sender.email) >= cfg.max_acks_per_sender_per_hour:
+    if to == sender.email:
+        recent = _recent_acks(session, to)
+    else:
+        recent = _recent_acks_to(session, to)
+        sender = Address(to)
+    if recent >= cfg.max_acks_per_sender_per_hour:
         return None
     assert ticket.id is not None
     tag = cfg.subject_tag.replace("{id}", str(ticket.id))
@@ -115,6 +128,16 @@ def _recent_acks(session: Session, email: str) -> int:
     session.flush()  # as the ORM's autoflush did
     count = session.connection().execute(_RECENT_ACKS, {"email": email, "since": since})
     return max(0, int(count.scalar_one()) - 1)  # minus the ticket just opened
+
+
+def _recent_acks_to(session: Session, email: str) -> int:
+    """Acknowledgements queued to this address in the last hour, read from the outbox:
+    the address is an envelope sender, which no ticket records as its requester."""
+    since = utcnow() - timedelta(hours=1)
+    query = select(Outbound.rcpt_to).where(
+        Outbound.purpose == "ack", col(Outbound.created_at) >= since
+    )
+    return sum(1 for rcpt in session.exec(query) if email in rcpt)
 
 
 _TICKET = Ticket.__table__  # type: ignore[attr-defined]
@@ -199,9 +222,16 @@ def notify_agents(
         cfg.templates_dir,
     )
     sent = 0
+    cap = rt.config.loops.max_notifications_per_agent_per_minute
+    counts = digest.recent_counts(session) if cap else None
     for agent in recipients:
         if agent.id is None or not agent.active:
             continue
+        # Past the cap, the notification waits for the agent's digest (digest.py).
+        status = "queued"
+        if counts is not None:
+            status = digest.HELD if counts[agent.email] >= cap else "queued"
+            counts[agent.email] += 1
         token = make_token(rt.secret_key, ticket.id, agent.id)
         headers = [
             ("From", mailbox(cfg.support_name, cfg.support_address)),
@@ -221,6 +251,7 @@ def notify_agents(
             ticket_id=ticket.id,
             purpose=purpose,
             about_message_pk=message.id if message else None,
+            status=status,
         )
         sent += 1
     return sent
@@ -309,6 +340,22 @@ def mail_agent(
         ticket_id=ticket.id,
         purpose=purpose,
     )
+
+
+def recently_mailed(
+    session: Session,
+    ticket_id: int,
+    email: str,
+    purpose: str,
+    within: timedelta = timedelta(hours=1),
+) -> bool:
+    """Has this address had mail of this purpose about this ticket lately?"""
+    query = select(Outbound.rcpt_to).where(
+        Outbound.ticket_id == ticket_id,
+        Outbound.purpose == purpose,
+        col(Outbound.created_at) >= utcnow() - within,
+    )
+    return any(email in rcpt for rcpt in session.exec(query))
 
 
 def after_assignment(session: Session, rt: Runtime, ticket: Ticket, actor_email: str) -> None:

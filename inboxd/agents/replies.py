@@ -12,10 +12,10 @@ from __future__ import annotations
 import hashlib
 import re
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from inboxd.agents import notify
-from inboxd.models import Agent, Message, Participant, Ticket, utcnow
+from inboxd.models import Agent, Event, Message, Outbound, Participant, Ticket, utcnow
 from inboxd.queues.outbox import FilePart, compose, mailbox, queue_mail
 from inboxd.runtime import Runtime
 from inboxd.tickets import store
@@ -40,6 +40,7 @@ def relay_reply(
     cfg = rt.config.inboxd
     text = scrub_agent_address(message.text, agent, cfg.support_address)
     name = f"{agent.name or agent.email.split('@')[0]} via {cfg.support_name}"
+    text += _new_cc_notice(session, ticket)
     if not _queue_for_customers(session, rt, ticket, name, text, files, message.id, "reply"):
         return
     # The event the reports and SLA clocks count as "a public agent reply" (SPEC §10.2):
@@ -133,6 +134,38 @@ def send_automatic(session: Session, rt: Runtime, ticket: Ticket, text: str, act
     )
     store.record_event(session, ticket, actor, "auto_reply", None, "rule", message=message)
     return sent
+
+
+def _new_cc_notice(session: Session, ticket: Ticket) -> str:
+    """A line telling the requester who else now receives this conversation: CCs that
+    someone other than the requester added since inboxd last mailed them (issue 19)."""
+    last = session.exec(
+        select(func.max(Outbound.created_at)).where(
+            Outbound.ticket_id == ticket.id, col(Outbound.purpose).in_(("ack", "reply"))
+        )
+    ).one()
+    query = select(Event.to_value).where(
+        Event.ticket_id == ticket.id,
+        col(Event.type).in_(("participant", "cc_added")),
+        Event.actor != ticket.requester,
+    )
+    if last is not None:
+        query = query.where(col(Event.at) > last)
+    added = set(session.exec(query))
+    current = set(
+        session.exec(
+            select(Participant.email).where(
+                Participant.ticket_id == ticket.id, Participant.role == "cc"
+            )
+        )
+    )
+    new = sorted(e for e in added & current if e)
+    if not new:
+        return ""
+    return (
+        f"\n\n--\nNow also receiving this conversation: {', '.join(new)}.\n"
+        "To remove someone, reply with a line: #uncc ADDRESS\n"
+    )
 
 
 def _customer_side(session: Session, ticket: Ticket) -> list[str]:

@@ -302,3 +302,36 @@ def _show(text: str) -> str:
     """Text from the message, safe to quote in one line of a note or a mail."""
     clean = "".join(c if c.isprintable() else "?" for c in text)
     return clean if len(clean) <= _SHOWN_CHARS else clean[: _SHOWN_CHARS - 1] + "…"
+
+
+def autoreply_recipient(
+    from_email: str,
+    envelope_from: str | None,
+    headers: list[tuple[str, str]],
+    trusted_authserv_ids: tuple[str, ...],
+) -> str | None:
+    """Where automatic mail about a message (an acknowledgement) may go, if anywhere.
+
+    Issue 19: acknowledgements went to `From:`, so 100 mails with forged `From:` lines
+    produced 103 acknowledgements to third parties (backscatter). Zendesk's rule is the
+    model: `From:` when it is the envelope sender (or shares its organizational domain),
+    or when a trusted Authentication-Results vouches for it (DMARC or aligned DKIM);
+    otherwise the envelope sender, the one address that really sent the mail. A null
+    envelope sender (`<>`) is never answered (RFC 3834, SPEC §7). Without an envelope
+    (IMAP, files) the delivering MTA's `Return-Path:` stands in for it.
+    """
+    if envelope_from is None:
+        envelope_from = next((v for k, v in headers if k.strip().lower() == "return-path"), "")
+    envelope = envelope_from.strip().removeprefix("<").removesuffix(">").strip().lower()
+    if envelope_from.strip() and not envelope:
+        return None  # "<>"
+    from_email = from_email.lower()
+    if not envelope or "@" not in envelope or envelope == from_email:
+        return from_email
+    from_domain = from_email.rpartition("@")[2]
+    envelope_org = organizational_domain(envelope.rpartition("@")[2])
+    if envelope_org is not None and envelope_org == organizational_domain(from_domain):
+        return from_email
+    if authentication_verdict(headers, trusted_authserv_ids, from_domain).passed:
+        return from_email
+    return envelope

@@ -27,6 +27,7 @@ class CheckLine:
     ok: bool
     detail: str
     fix: str = ""
+    warn: bool = False  # works, but the admin should know (printed as WARN, not a failure)
 
 
 def run_checks(cfg: Config) -> Iterator[CheckLine]:
@@ -46,6 +47,23 @@ def run_checks(cfg: Config) -> Iterator[CheckLine]:
         yield CheckLine(
             "outbound", True, f"file mode: mail is written to {cfg.data_dir / 'outbox'}"
         )
+    yield agent_trust(cfg)
+
+
+def agent_trust(cfg: Config) -> CheckLine:
+    """Issue 19: without an authenticating MX, a forwarded notification plus a forged
+    From: of its agent runs commands; the admin should know what the commands rest on."""
+    if cfg.trust.trusted_authserv_ids:
+        ids = ", ".join(cfg.trust.trusted_authserv_ids)
+        return CheckLine("agent mail", True, f"commands need DMARC or aligned DKIM pass from {ids}")
+    return CheckLine(
+        "agent mail",
+        True,
+        "commands by mail rest on the reply token and the From: line alone",
+        "set [trust] trusted_authserv_ids to the authserv-id your MX writes in "
+        "Authentication-Results, so agents' mail must also pass DMARC or aligned DKIM",
+        warn=True,
+    )
 
 
 def _workflow(cfg: Config) -> CheckLine:

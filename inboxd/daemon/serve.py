@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import gc
 import logging
 import signal
 import threading
@@ -20,7 +22,7 @@ from datetime import timedelta
 import uvicorn
 
 from inboxd import pipeline
-from inboxd.agents import notify
+from inboxd.agents import digest, notify
 from inboxd.daemon import sender
 from inboxd.daemon.smtp import start_listener
 from inboxd.db import session_scope
@@ -44,6 +46,8 @@ SHUTDOWN_GRACE_SECONDS = 20.0
 # Spooled messages processed per transaction: more means fewer commits, fewer means
 # shorter holds of SQLite's write lock (which SMTP accepts wait for).
 WORKER_BATCH = 8
+# Mail in one ingest transaction, at most (a single bigger message goes alone).
+BATCH_BYTES = 16 * 1024 * 1024
 TIMER_SECONDS = 60.0
 
 
@@ -101,9 +105,11 @@ class Daemon:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
                 self.loop.add_signal_handler(sig, self.stop_requested.set)
+        keep_big_buffers_apart()
         if self.rt.engine.dialect.name == "sqlite":
             # One daemon per SQLite database: leases left by a killed process are ours.
             spool.release_claims(self.rt.engine)
+            sender.release_claims(self.rt.engine)
 
         threads = [threading.Thread(target=self._ingest_loop, name="ingest", daemon=True)]
         if cfg.imap.enabled:
@@ -121,7 +127,7 @@ class Daemon:
             )
         for thread in threads:
             thread.start()
-        sender = asyncio.create_task(self._outbound_loop(), name="outbound")
+        outbound = asyncio.create_task(self._outbound_loop(), name="outbound")
         timers = asyncio.create_task(self._timers_loop(), name="timers")
 
         smtp_server = None
@@ -165,7 +171,7 @@ class Daemon:
         for thread in threads:
             await asyncio.to_thread(thread.join, SHUTDOWN_GRACE_SECONDS)
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(sender, SHUTDOWN_GRACE_SECONDS)
+            await asyncio.wait_for(outbound, SHUTDOWN_GRACE_SECONDS)
         timers.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await timers
@@ -203,23 +209,42 @@ class Daemon:
             self.wake_outbound()
 
     def _ingest_rows(self, rows: list[Inbound]) -> None:
-        """One transaction for a few spooled messages, parsed before it begins."""
+        """A few spooled messages, in transactions of at most BATCH_BYTES of mail each
+        (issue 19: eight 24 MB mails in one batch took the daemon to 1 GB)."""
+        batch: list[pipeline.Incoming] = []
+        size = total = 0
         try:
-            with session_scope(self.rt.engine) as session:
-                items = []
-                for row in rows:
-                    raw = store.load_raw(session, row.raw_sha256)
-                    if raw is None:
-                        log.error("spool %s: raw message %s is missing", row.id, row.raw_sha256)
-                        continue
-                    items.append(pipeline.Incoming(raw, row.source, tuple(row.rcpt_to), row.id))
-            results = pipeline.ingest_batch(self.rt, items)
+            for row in rows:
+                item = self._incoming(row)
+                if item is None:
+                    continue
+                batch.append(item)
+                size += len(item.raw)
+                total += len(item.raw)
+                if size >= BATCH_BYTES:
+                    self._ingest_batch(batch)
+                    batch, size = [], 0
+            if batch:
+                self._ingest_batch(batch)
         except DatabaseUnavailable as exc:
             # Left pending: the lease expires and they are tried again.
             log.warning("ingest worker: %s", exc)
             self.stopping.wait(2)
-            return
-        for result in results:
+        finally:
+            batch.clear()
+            if total >= BATCH_BYTES:
+                release_memory()
+
+    def _incoming(self, row: Inbound) -> pipeline.Incoming | None:
+        with session_scope(self.rt.engine) as session:
+            raw = store.load_raw(session, row.raw_sha256)
+        if raw is None:
+            log.error("spool %s: raw message %s is missing", row.id, row.raw_sha256)
+            return None
+        return pipeline.Incoming(raw, row.source, tuple(row.rcpt_to), row.id, row.mail_from or None)
+
+    def _ingest_batch(self, batch: list[pipeline.Incoming]) -> None:
+        for result in pipeline.ingest_batch(self.rt, batch):
             self.metrics.inc(f'ingested_total{{result="{result.result}"}}')
 
     async def _outbound_loop(self) -> None:
@@ -248,8 +273,9 @@ class Daemon:
                 await asyncio.wait_for(self.outbound_wake.wait(), wait)
 
     async def _timers_loop(self) -> None:
-        """Tickets whose #due time has come reopen (once a minute); the SLA clock fires
-        warnings and breaches that fell due (every `clock_seconds`)."""
+        """Tickets whose #due time has come reopen and agents' digests go out (once a
+        minute); the clock runs rules and fires SLA warnings and breaches that fell due
+        (every `clock_seconds`)."""
         last_reopen = 0.0
         first = True
         while not self.stopping.is_set():
@@ -266,8 +292,9 @@ class Daemon:
             await asyncio.sleep(self.rt.config.inboxd.clock_seconds)
 
     def _reopen_due(self) -> int:
+        """Due tickets reopened, and agents' digests sent; how many mails that queued."""
         with self.rt.write_lock, session_scope(self.rt.engine) as session:
-            return notify.reopen_due(session, self.rt)
+            return notify.reopen_due(session, self.rt) + digest.send_digests(session, self.rt)
 
     def _sla_tick(self, first: bool) -> int:
         now = utcnow()
@@ -282,6 +309,25 @@ class Daemon:
         for rule, ticket_id in result.rules:
             log.info("rules: %r ran on ticket %s", rule, ticket_id)
         return result.count
+
+
+_M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
+
+
+def keep_big_buffers_apart() -> None:
+    """Buffers over 1 MiB (a raw mail, a decoded attachment) get pages of their own, which
+    go back to the system when freed. glibc otherwise raises this threshold after the
+    first big free and puts later big buffers on the heap, where they stay."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").mallopt(_M_MMAP_THRESHOLD, 1024 * 1024)
+
+
+def release_memory() -> None:
+    """Give the memory of big mails back to the system once they are processed: Python
+    frees it, but glibc keeps freed heap for reuse, and the daemon's RSS stayed at 1 GB."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def serve(rt: Runtime) -> int:

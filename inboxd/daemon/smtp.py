@@ -4,8 +4,9 @@ The promise is Postfix's: `250` only after the message is on stable storage (the
 committed with synchronous=FULL), never `250` for mail that could be lost, and never an
 open relay. aiosmtpd's defaults are unsafe for an inbound server, so each is overridden
 here: exceptions answer `451 4.3.0` without internals (not `500` with the exception
-text), recipients are capped and restricted to our addresses, connections are capped,
-idle and whole-session time is bounded, and bare LF line endings are refused so that no
+text), recipients are capped and restricted to our addresses, connections are capped
+(in total and per client address), idle, pre-DATA and whole-session time is bounded, DATA
+must arrive at a minimum average rate, and bare LF line endings are refused so that no
 smuggling variant can turn one message into two.
 """
 
@@ -37,6 +38,9 @@ ERR_STORAGE = "452 4.3.1 Insufficient system storage, try again later"
 ERR_TEMP = "451 4.3.0 Temporary local problem, try again later"
 ERR_BARE_LF = "550 5.6.11 Bare LF line endings are not allowed; use CRLF"
 ERR_BUSY = b"421 4.7.0 Too many connections, try again later\r\n"
+ERR_BUSY_IP = b"421 4.7.0 Too many connections from your address, try again later\r\n"
+ERR_TOO_SLOW = "421 4.4.2 Too slow: no message within the time allowed, closing connection"
+ERR_DATA_SLOW = "421 4.4.2 Data arriving too slowly, closing connection"
 ERR_TLS_AGAIN = "503 5.5.1 TLS is already active"
 ERR_SESSION_TIME = "421 4.4.2 Session time limit exceeded, closing connection"
 
@@ -114,7 +118,8 @@ class InboundHandler:
                 self.rt.engine,
                 raw,
                 source=f"smtp:{peer}",
-                mail_from=envelope.mail_from or "",
+                # "<>": the null return path, which nothing may answer (RFC 3834, SPEC §7).
+                mail_from=envelope.mail_from or "<>",
                 rcpt_to=list(envelope.rcpt_tos),
                 write_lock=self.rt.write_lock,
             )
@@ -141,40 +146,140 @@ class InboundHandler:
         return reply
 
 
-class _Limits:
-    """Shared by every session of one listener: how many are open now."""
+# DATA slower than min_data_bytes_per_second is judged on its average after this long
+# (a client may stall a moment at the start), then again every few seconds.
+DATA_RATE_GRACE_SECONDS = 30.0
+DATA_RATE_CHECK_SECONDS = 5.0
 
-    def __init__(self, max_connections: int) -> None:
+
+class _Limits:
+    """Shared by every session of one listener: how many are open now, and from where.
+
+    Issue 19: 150 connections trickling a byte a second from one address held every slot
+    for a minute, and every other client got 421. So one address gets a share only.
+    """
+
+    def __init__(self, max_connections: int, max_per_ip: int) -> None:
         self.max_connections = max_connections
+        self.max_per_ip = max_per_ip
         self.open = 0
+        self.per_ip: dict[str, int] = {}
+
+    def admit(self, ip: str) -> bool:
+        if self.per_ip.get(ip, 0) >= self.max_per_ip:
+            return False
+        self.per_ip[ip] = self.per_ip.get(ip, 0) + 1
+        self.open += 1
+        return True
+
+    def leave(self, ip: str) -> None:
+        self.open -= 1
+        left = self.per_ip.get(ip, 1) - 1
+        if left > 0:
+            self.per_ip[ip] = left
+        else:
+            self.per_ip.pop(ip, None)
 
 
 def _session_class(base: type[SMTP]) -> type[SMTP]:
     class InboxdSession(base):  # type: ignore[valid-type,misc]
         """aiosmtpd's session with a connection count, a session deadline, relay checks."""
 
-        def __init__(self, *args: Any, limits: _Limits, session_seconds: float, **kw: Any):
+        def __init__(
+            self,
+            *args: Any,
+            limits: _Limits,
+            session_seconds: float,
+            command_seconds: float,
+            min_data_rate: int,
+            **kw: Any,
+        ):
             super().__init__(*args, **kw)
             self._limits = limits
             self._session_seconds = session_seconds
+            self._command_seconds = command_seconds
+            self._min_data_rate = min_data_rate
             self._deadline: asyncio.TimerHandle | None = None
+            self._pre_data: asyncio.TimerHandle | None = None
+            self._rate_check: asyncio.TimerHandle | None = None
+            self._data_started: float | None = None
+            self._data_bytes = 0
+            self._ip = ""
             self._counted = False
+            self._refused = False
 
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             first = self._deadline is None and not self._counted
+            if first:
+                peer = transport.get_extra_info("peername")
+                self._ip = str(peer[0]) if isinstance(peer, tuple) and peer else str(peer)
+                if not self._limits.admit(self._ip):
+                    # Refused before aiosmtpd starts: no 220, no handler task.
+                    self._refused = True
+                    assert isinstance(transport, asyncio.WriteTransport)
+                    transport.write(ERR_BUSY_IP)
+                    transport.close()
+                    return
             super().connection_made(transport)
             if first:
                 self._counted = True
-                self._limits.open += 1
                 self._deadline = self.loop.call_later(self._session_seconds, self._expire)
+                self._start_pre_data()
 
         def connection_lost(self, error: Exception | None) -> None:
+            if self._refused:
+                return
             if self._counted:
-                self._limits.open -= 1
+                self._limits.leave(self._ip)
                 self._counted = False
-            if self._deadline is not None:
-                self._deadline.cancel()
+            for timer in (self._deadline, self._pre_data, self._rate_check):
+                if timer is not None:
+                    timer.cancel()
             super().connection_lost(error)
+
+        def data_received(self, data: bytes) -> None:
+            if self._data_started is not None:
+                self._data_bytes += len(data)
+            super().data_received(data)
+
+        def _start_pre_data(self) -> None:
+            """From the greeting (or the last message) to DATA: at most command_seconds.
+            The idle timer alone never fires for a client that trickles a byte at a time."""
+            if self._pre_data is not None:
+                self._pre_data.cancel()
+            self._pre_data = self.loop.call_later(
+                self._command_seconds, self._close_with, ERR_TOO_SLOW
+            )
+
+        def _check_rate(self) -> None:
+            if self._data_started is None:
+                return
+            elapsed = self.loop.time() - self._data_started
+            if self._data_bytes < self._min_data_rate * elapsed:
+                self._close_with(ERR_DATA_SLOW)
+                return
+            self._rate_check = self.loop.call_later(DATA_RATE_CHECK_SECONDS, self._check_rate)
+
+        def _close_with(self, reply: str) -> None:
+            if self.transport is not None:
+                log.info("closing SMTP session from %s: %s", self._ip, reply)
+                self._writer.write(reply.encode() + b"\r\n")
+                self.transport.close()
+
+        async def smtp_DATA(self, arg: str) -> None:
+            if self._pre_data is not None:
+                self._pre_data.cancel()
+            self._data_started, self._data_bytes = self.loop.time(), 0
+            if self._min_data_rate:
+                self._rate_check = self.loop.call_later(DATA_RATE_GRACE_SECONDS, self._check_rate)
+            try:
+                await super().smtp_DATA(arg)
+            finally:
+                self._data_started = None
+                if self._rate_check is not None:
+                    self._rate_check.cancel()
+                if self.transport is not None:
+                    self._start_pre_data()
 
         def _expire(self) -> None:
             if self.transport is not None:
@@ -211,7 +316,7 @@ async def start_listener(rt: Runtime, wake: Callable[[], None], metrics: Metrics
     """Listen on [smtp] host:port; returns the asyncio server (close() to stop accepting)."""
     cfg = rt.config.smtp
     handler = InboundHandler(rt, wake, metrics)
-    limits = _Limits(cfg.max_connections)
+    limits = _Limits(cfg.max_connections, cfg.max_connections_per_ip)
     session_cls = _session_class(LMTP if cfg.lmtp else SMTP)
     tls = _tls_context(rt)
     loop = asyncio.get_running_loop()
@@ -233,6 +338,8 @@ async def start_listener(rt: Runtime, wake: Callable[[], None], metrics: Metrics
             loop=loop,
             limits=limits,
             session_seconds=cfg.session_seconds,
+            command_seconds=cfg.command_seconds,
+            min_data_rate=cfg.min_data_bytes_per_second,
         )
 
     return await loop.create_server(factory, host=cfg.host, port=cfg.port)

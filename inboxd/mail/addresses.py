@@ -13,7 +13,7 @@ import inspect
 import io
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.utils import getaddresses
 
@@ -65,19 +65,26 @@ def _valid_addr(email: str) -> bool:
     return bool(local) and bool(domain) and "@" not in local.strip('"') and " " not in email
 
 
-def addresses(values: list[str], hint: str | None) -> list[Address]:
-    out: list[Address] = []
+def addresses(
+    values: list[str], hint: str | None, check: Callable[[], None] | None = None
+) -> list[Address]:
+    """The mailboxes of address headers, each address once (the first mailbox of each
+    wins). `check`, called every few hundred addresses, may raise to stop (the parser's
+    time budget)."""
+    out: dict[str, Address] = {}
     try:
         pairs = _getaddresses([str(v) for v in values])
     except RecursionError:
         # Thousands of nested comments or group colons exhaust the stdlib's recursive
         # address parser (seen in MimeKit's stack-overflow fixture): no usable address.
         return []
-    for name, email in pairs:
+    for n, (name, email) in enumerate(pairs):
+        if check is not None and n % 256 == 0:
+            check()
         email = clean_header_text(email).lower()
-        if _valid_addr(email) and all(a.email != email for a in out):
-            out.append(Address(email=email, name=decode_header(name, hint)))
-    return out
+        if _valid_addr(email) and email not in out:
+            out[email] = Address(email=email, name=decode_header(name, hint) if name else "")
+    return list(out.values())
 
 
 # Where a sender is looked for when From: has no usable mailbox, in order: the address

@@ -142,8 +142,10 @@ def queue_mail(
     purpose: str,
     about_message_pk: int | None = None,
     capped: bool = True,
+    status: str = "queued",
 ) -> str | None:
-    """Add a mail to the outbox inside the caller's transaction.
+    """Add a mail to the outbox inside the caller's transaction (`status` "digest": held
+    for the agent's digest, never sent by itself).
 
     Returns the mail's Message-ID; None, and nothing queued, when the loop breaker says
     no: the ticket is over its cap of mail for the last minutes, or every recipient is
@@ -185,7 +187,7 @@ def queue_mail(
         "mail_from": mail_from,
         "rcpt_to": rcpt_to,
         "raw": buffer.getvalue(),
-        "status": "queued",
+        "status": status,
         "attempts": 0,
         "next_attempt_at": now,
         "created_at": now,

@@ -34,6 +34,9 @@ class Command:
     summary: str
     parse: Callable[[Block, tuple[str, ...]], Any]
     apply: Callable[[Block, Any], None]
+    # The ticket's requester may run it too, by replying to inboxd's mail (SPEC §6: a
+    # customer's `#` lines are text, but for these).
+    requester: bool = False
 
 
 # --- #kb: a knowledge-base article's title, summary and link in the reply -------------
@@ -161,6 +164,7 @@ COMMANDS: dict[str, Command] = {
             "removes customer-side CCs",
             handlers.addresses_parse,
             handlers.uncc_apply,
+            requester=True,
         ),
         Command(
             "merge",
@@ -307,6 +311,24 @@ def run_block(
     except CommandError as exc:
         return _result(block, ok=False, errors=[(line, str(exc))])
     return _result(block, ok=True, errors=[])
+
+
+def run_requester_block(
+    session: Session, ticket: Ticket, email: str, text: str
+) -> BlockResult | None:
+    """Run the top command block of a requester's reply if every line is a command a
+    requester may run (`#uncc` a CC someone else added); otherwise it is just text."""
+    calls, _ = extract_tags(text)
+    if not calls:
+        return None
+    for call in calls:
+        try:
+            command, _args = resolve(call)
+        except CommandError:
+            return None
+        if not command.requester:
+            return None
+    return run_block(session, ticket, Actor(email, None, "requester"), calls, source="email")
 
 
 def _result(block: Block, *, ok: bool, errors: list[tuple[str, str]]) -> BlockResult:

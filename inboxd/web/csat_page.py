@@ -84,14 +84,15 @@ def build_router(rt: Runtime, clock: Callable[[], float] = time.time) -> APIRout
         comment: Annotated[str, Form(max_length=10_000)] = "",
     ) -> Response:
         ticket_id = surveyed_ticket(token)
-        if ticket_id is None:
-            return _unknown(request, rt)
-        age = page_nonce_age(rt, PURPOSE, token, nonce, int(clock()))
         try:
             check_form(request, rt, csrf)
         except HTTPException:
-            _suspect(rt, ticket_id, "posted without the page's security token")
+            if ticket_id is not None:
+                _suspect(rt, ticket_id, "posted without the page's security token")
             raise
+        if ticket_id is None:
+            return _unknown(request, rt)
+        age = page_nonce_age(rt, PURPOSE, token, nonce, int(clock()))
         if age is None or not MIN_SECONDS <= age <= MAX_SECONDS:
             why = (
                 "posted without this page's nonce"

@@ -5,8 +5,11 @@
   (sign-in and status links never leak; "no-referrer" would make Chromium send
   `Origin: null` from our own forms), no MIME sniffing.
 - CSRF on every state-changing form: a random cookie (HttpOnly, SameSite=Strict) and,
-  in the form, an HMAC of it under the secret key; a request without both, or from a
-  foreign Origin, is refused. The API is exempt: it takes no cookies, only Bearer tokens.
+  in the form, an HMAC under the secret key of it and of the sign-in session cookie; a
+  request without both, or from a foreign Origin, is refused. Binding the token to the
+  session (issue 19) means a CSRF cookie planted in a victim's browser, with the token
+  that goes with it in the attacker's own browser, does not pass for the victim. The API
+  is exempt: it takes no cookies, only Bearer tokens.
 """
 
 from __future__ import annotations
@@ -77,13 +80,14 @@ class SecurityHeaders(BaseHTTPMiddleware):
 
 
 def csrf_token(request: Request, rt: Runtime) -> str:
-    """The token to put in this browser's forms."""
+    """The token to put in this browser's forms (for its current sign-in session)."""
     cookie = request.cookies.get(CSRF_COOKIE) or getattr(request.state, "new_csrf", None)
-    return _sign(rt, cookie or "")
+    return _sign(rt, cookie or "", request.cookies.get(SESSION_COOKIE, ""))
 
 
-def _sign(rt: Runtime, cookie: str) -> str:
-    return hmac.new(rt.secret_key, b"inboxd csrf\x00" + cookie.encode(), hashlib.sha256).hexdigest()
+def _sign(rt: Runtime, cookie: str, session: str) -> str:
+    data = b"inboxd csrf\x00" + cookie.encode() + b"\x00" + session.encode()
+    return hmac.new(rt.secret_key, data, hashlib.sha256).hexdigest()
 
 
 def check_form(request: Request, rt: Runtime, token: str | None) -> None:
@@ -93,7 +97,8 @@ def check_form(request: Request, rt: Runtime, token: str | None) -> None:
     if origin and origin not in _own_origins(request, rt):
         raise HTTPException(403, "refused: this form was sent from another site")
     cookie = request.cookies.get(CSRF_COOKIE, "")
-    if not cookie or not token or not hmac.compare_digest(token, _sign(rt, cookie)):
+    expected = _sign(rt, cookie, request.cookies.get(SESSION_COOKIE, ""))
+    if not cookie or not token or not hmac.compare_digest(token, expected):
         raise HTTPException(
             403, "refused: the form's security token is missing or stale; reload the page"
         )

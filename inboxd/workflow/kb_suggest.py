@@ -116,7 +116,12 @@ def suggest(config: Config, question: str, language: str | None = None) -> list[
 
 
 def acknowledge(
-    session: Session, rt: Runtime, ticket: Ticket, msg: ParsedMessage, kind: Classification
+    session: Session,
+    rt: Runtime,
+    ticket: Ticket,
+    msg: ParsedMessage,
+    kind: Classification,
+    envelope_from: str | None = None,
 ) -> str | None:
     """The acknowledgement of a new ticket, with the KB's suggestions in it."""
 
@@ -152,7 +157,9 @@ def acknowledge(
             rt.config.inboxd.templates_dir,
         )
 
-    return notify.acknowledge(session, rt, ticket, msg, kind, suggestions)
+    return notify.acknowledge(
+        session, rt, ticket, msg, kind, extra=suggestions, envelope_from=envelope_from
+    )
 
 
 # The languages kb_suggestions.txt.j2 has words for; others get English.
