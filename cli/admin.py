@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from cli.common import ConfigOption, errors, log_to_terminal, open_rt
+from cli.common import ConfigOption, config_path, errors, load_config, log_to_terminal, open_rt
 from inboxd import config as config_mod
 
 
@@ -24,7 +24,7 @@ def init(config: ConfigOption = None) -> None:
     Example: inboxd init
     """
     with errors():
-        path = config or config_mod.find_config_path(None) or Path(config_mod.DEFAULT_NAME)
+        path = config_mod.find_config_path(config_path(config)) or Path(config_mod.DEFAULT_NAME)
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(
@@ -33,7 +33,7 @@ def init(config: ConfigOption = None) -> None:
             typer.echo(f"wrote {path}")
         else:
             typer.echo(f"kept {path}")
-        rt = open_rt(path)
+        rt = open_rt(path, create=True)
         typer.echo(f"data in {rt.config.data_dir}")
         typer.echo(f"database {rt.engine.url.render_as_string(hide_password=True)}")
 
@@ -49,7 +49,7 @@ def serve(config: ConfigOption = None) -> None:
     from inboxd.daemon import serve as daemon
 
     with errors():
-        rt = open_rt(config)
+        rt = open_rt(config, create=True)
         log_to_terminal()
         raise typer.Exit(daemon.serve(rt))
 
@@ -62,7 +62,7 @@ def check(config: ConfigOption = None) -> None:
     from inboxd.daemon import checks
 
     with errors():
-        cfg = config_mod.load(config)
+        cfg = load_config(config)
         typer.echo(f"ok    config {cfg.source}")
         failures = 0
         for line in checks.run_checks(cfg):

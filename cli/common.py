@@ -7,6 +7,7 @@ import logging
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,12 +16,17 @@ import typer
 
 from inboxd import config as config_mod
 from inboxd.errors import InboxdError
-from inboxd.runtime import Runtime, open_runtime
+from inboxd.runtime import Runtime, open_runtime, require_database
 from inboxd.workflow import kb_suggest
 
 ConfigOption = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="Config file (default: $INBOXD_CONFIG, ./inboxd.toml)."),
+    typer.Option(
+        "--config",
+        "-c",
+        help="Config file (default: $INBOXD_CONFIG, ./inboxd.toml, ~/.config/inboxd/inboxd.toml,"
+        " /etc/inboxd/inboxd.toml). Also accepted before the command.",
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 
@@ -39,10 +45,34 @@ def errors() -> Iterator[None]:
         raise typer.Exit(exc.exit_code) from None
 
 
-def open_rt(config_path: Path | None) -> Runtime:
-    cfg = config_mod.load(config_path)
+# The --config given before the verb (`inboxd --config F tickets`, as git and systemctl
+# take it); the root callback (cli.main) sets it on every invocation, None when absent.
+ROOT_CONFIG: ContextVar[Path | None] = ContextVar("root_config", default=None)
+
+
+def config_path(explicit: Path | None) -> Path | None:
+    """The command's own --config, else the one before the verb, else None (discovery,
+    SPEC §3)."""
+    return explicit if explicit is not None else ROOT_CONFIG.get()
+
+
+def load_config(explicit: Path | None, *, reads_files: bool = False) -> config_mod.Config:
+    """The configuration. With `reads_files` (commands that read data_dir's files, not
+    the database, like `kb`), no config and no database here is an error (exit 2) that
+    says where it looked: the embedded defaults would read an empty folder."""
+    cfg = config_mod.load(config_path(explicit))
+    if reads_files and cfg.source == config_mod.EMBEDDED:
+        require_database(cfg)
+    return cfg
+
+
+def open_rt(config: Path | None, *, create: bool = False) -> Runtime:
+    """Open config, database and key. Only commands that bring state into being (`init`,
+    `serve`, `ingest`, `agents add`, ...) pass `create=True`; every other command finds no
+    database a config error instead of creating an empty one."""
+    cfg = load_config(config)
     # The composition root: `#kb` reaches the knowledge base through the runtime.
-    rt = replace(open_runtime(cfg), kb_article_text=kb_suggest.article_text(cfg))
+    rt = replace(open_runtime(cfg, create=create), kb_article_text=kb_suggest.article_text(cfg))
     _log_to_file(cfg.data_dir / "inboxd.log")
     return rt
 

@@ -27,6 +27,7 @@ from inboxd.errors import ConfigError
 ENV_VAR = "INBOXD_CONFIG"
 DEFAULT_NAME = "inboxd.toml"
 DEFAULT_TEXT_PATH = Path(__file__).with_name("default_config.toml")
+EMBEDDED = "embedded defaults"  # Config.source when no file was found
 
 _ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -330,7 +331,7 @@ class Config(_Section):
     kb: KbSection = KbSection()
     csat: CsatSection = CsatSection()
     base_dir: Path = Path(".")
-    source: str = "embedded defaults"
+    source: str = EMBEDDED
 
     def path(self, value: str) -> Path:
         """Resolve a path from the config relative to the config file's folder."""
@@ -355,14 +356,31 @@ class Config(_Section):
         return (self.inboxd.support_address, *self.inboxd.aliases)
 
 
+# The system-wide folder; a constant so tests can point it elsewhere.
+SYSTEM_DIR = Path("/etc/inboxd")
+
+
+def search_paths() -> list[Path]:
+    """Where a config is looked for when neither --config nor $INBOXD_CONFIG names one,
+    in order (SPEC §3): this folder, the user's config folder, the system's."""
+    user = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    return [Path(DEFAULT_NAME), Path(user) / "inboxd" / DEFAULT_NAME, SYSTEM_DIR / DEFAULT_NAME]
+
+
 def find_config_path(explicit: str | os.PathLike[str] | None) -> Path | None:
-    """--config, else $INBOXD_CONFIG, else ./inboxd.toml if it exists, else None."""
+    """--config, else $INBOXD_CONFIG, else the first of `search_paths()` that exists."""
     if explicit:
         return Path(explicit)
     if env := os.environ.get(ENV_VAR):
         return Path(env)
-    local = Path(DEFAULT_NAME)
-    return local if local.exists() else None
+    return next((p for p in search_paths() if p.is_file()), None)
+
+
+def places_looked() -> str:
+    """The places `find_config_path` tried, for a message that says where it looked."""
+    places = ["--config (not given)", f"${ENV_VAR} (not set)"]
+    places += [str(p if p.is_absolute() else Path.cwd() / p) for p in search_paths()]
+    return ", ".join(places)
 
 
 def load(explicit: str | os.PathLike[str] | None = None) -> Config:

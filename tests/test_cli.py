@@ -212,7 +212,9 @@ def test_reply_sends_to_the_customer_and_note_stays_inside(cfg: Path) -> None:
     code, out, err = run("reply", "1", "It ships today.", "--config", str(cfg))
     assert code == 0, err
     assert "reply queued to the customer" in out
-    code, out, _ = run("reply", "1", "Called the carrier.", "--note", "--config", str(cfg), "--json")
+    code, out, _ = run(
+        "reply", "1", "Called the carrier.", "--note", "--config", str(cfg), "--json"
+    )
     assert code == 0
     kinds = [m["kind"] for m in json.loads(out)["messages"]]
     assert kinds[-2:] == ["reply", "note"]
