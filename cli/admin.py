@@ -50,7 +50,7 @@ def serve(config: ConfigOption = None) -> None:
 
     with errors():
         rt = open_rt(config, create=True)
-        log_to_terminal()
+        log_to_terminal(rt)
         raise typer.Exit(daemon.serve(rt))
 
 

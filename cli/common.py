@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -15,6 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from inboxd import config as config_mod
+from inboxd.daemon import logs
 from inboxd.errors import InboxdError
 from inboxd.runtime import Runtime, open_runtime, require_database
 from inboxd.workflow import kb_suggest
@@ -73,35 +73,13 @@ def open_rt(config: Path | None, *, create: bool = False) -> Runtime:
     cfg = load_config(config)
     # The composition root: `#kb` reaches the knowledge base through the runtime.
     rt = replace(open_runtime(cfg, create=create), kb_article_text=kb_suggest.article_text(cfg))
-    _log_to_file(cfg.data_dir / "inboxd.log")
+    logs.configure(cfg)
     return rt
 
 
-def _log_to_file(path: Path) -> None:
-    root = logging.getLogger("inboxd")
-    if any(isinstance(h, logging.FileHandler) for h in root.handlers):
-        return
-    handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    # Tracebacks go to the log file only; the terminal gets one line per problem.
-    root.propagate = False
-
-
-def log_to_terminal() -> None:
-    """For `inboxd serve`: one line per event on stderr (tracebacks stay in the log file)."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    handler.addFilter(lambda record: not record.exc_info or _strip_traceback(record))
-    logging.getLogger("inboxd").addHandler(handler)
-
-
-def _strip_traceback(record: logging.LogRecord) -> bool:
-    # The file handler has already written the traceback; the terminal gets the message.
-    record.exc_info = None
-    record.exc_text = None
-    return True
+def log_to_terminal(rt: Runtime) -> None:
+    """For `inboxd serve`: one line per event on stderr too (tracebacks stay in the file)."""
+    logs.configure(rt.config, terminal=True)
 
 
 def print_json(data: Any) -> None:

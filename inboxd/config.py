@@ -150,6 +150,16 @@ class WebSection(_Section):
     port: Port = 8025
 
 
+class LogSection(_Section):
+    """Where log lines go (inboxd/daemon/logs.py)."""
+
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    file: str = ""  # "" = data_dir/inboxd.log; "-" = no file (stderr under serve: journald)
+    max_bytes: int = Field(default=10_485_760, ge=0)  # rotate at this size; 0 = logrotate's
+    backups: int = Field(default=5, ge=0, le=100)
+    format: Literal["text", "json"] = "text"
+
+
 class AgentEntry(_Section):
     email: str
     name: str = ""
@@ -323,6 +333,7 @@ class Config(_Section):
     imap: ImapSection = ImapSection()
     outbound: OutboundSection = OutboundSection()
     web: WebSection = WebSection()
+    log: LogSection = LogSection()
     agents: tuple[AgentEntry, ...] = ()
     trust: TrustSection = TrustSection()
     calendars: tuple[CalendarEntry, ...] = ()
