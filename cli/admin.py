@@ -6,7 +6,16 @@ from pathlib import Path
 
 import typer
 
-from cli.common import ConfigOption, config_path, errors, load_config, log_to_terminal, open_rt
+from cli.common import (
+    ConfigOption,
+    JsonOption,
+    config_path,
+    errors,
+    load_config,
+    log_to_terminal,
+    open_rt,
+    print_json,
+)
 from inboxd import config as config_mod
 
 
@@ -14,6 +23,7 @@ def register(app: typer.Typer) -> None:
     app.command("init")(init)
     app.command("serve")(serve)
     app.command("check")(check)
+    app.command("status")(status)
 
 
 def init(config: ConfigOption = None) -> None:
@@ -72,4 +82,37 @@ def check(config: ConfigOption = None) -> None:
                 if line.fix:
                     typer.echo(f"      fix: {line.fix}")
         if failures:
+            raise typer.Exit(1)
+
+
+def status(config: ConfigOption = None, json: JsonOption = False) -> None:
+    """A running daemon's health: does it answer, what waits in the spool and the outbox,
+    when mail last came in and went out, how far the clock (rules, SLA) lags behind.
+    Exit 0 when the daemon answers healthy, 1 when it does not.
+
+    Example: inboxd status --json
+    """
+    from inboxd.daemon.status import gather
+    from inboxd.models import utcnow
+
+    with errors():
+        rt = open_rt(config)
+        found = gather(rt, utcnow())
+        if json:
+            print_json(found.to_json())
+        else:
+            data = found.to_json()
+            typer.echo(f"daemon           {found.daemon} ({found.detail})")
+            typer.echo(f"spool            {found.spool_pending} waiting for the pipeline")
+            typer.echo(
+                f"outbox           {found.outbound_queued} queued, {found.outbound_failed} failed"
+            )
+            typer.echo(f"quarantine       {found.quarantined}")
+            typer.echo(f"last message in  {data['last_message_in'] or 'never'}")
+            typer.echo(f"last mail out    {data['last_mail_out'] or 'never'}")
+            typer.echo(
+                f"clock            {found.clock_events_behind} events behind"
+                f" ({found.clock_lag_seconds:.0f} s)"
+            )
+        if not found.healthy:
             raise typer.Exit(1)
