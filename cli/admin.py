@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -10,6 +12,7 @@ from cli.common import (
     ConfigOption,
     JsonOption,
     config_path,
+    err,
     errors,
     load_config,
     log_to_terminal,
@@ -24,6 +27,8 @@ def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
     app.command("check")(check)
     app.command("status")(status)
+    app.command("backup")(backup)
+    app.command("restore")(restore)
 
 
 def init(config: ConfigOption = None) -> None:
@@ -116,3 +121,51 @@ def status(config: ConfigOption = None, json: JsonOption = False) -> None:
             )
         if not found.healthy:
             raise typer.Exit(1)
+
+
+def backup(
+    folder: Annotated[Path, typer.Argument(help="A new (or empty) folder for the backup.")],
+    config: ConfigOption = None,
+    json: JsonOption = False,
+) -> None:
+    """A consistent copy of the database (with the raw mail), the attachments, the secret
+    key and the knowledge base's articles, taken while the daemon runs.
+
+    Example: inboxd backup /var/backups/inboxd/2026-12-03
+    """
+    from inboxd.daemon import backup as backups
+    from inboxd.models import utcnow
+
+    with errors():
+        cfg = load_config(config)
+        manifest = backups.backup(cfg, folder, utcnow())
+        if json:
+            print_json(asdict(manifest))
+            return
+        typer.echo(
+            f"backed up {manifest.tickets} tickets, {manifest.messages} messages and"
+            f" {manifest.attachments} attachments into {folder}"
+        )
+        if manifest.missing_attachments:
+            err(f"{manifest.missing_attachments} attachment files were missing in data_dir")
+
+
+def restore(
+    folder: Annotated[Path, typer.Argument(help="A folder written by `inboxd backup`.")],
+    config: ConfigOption = None,
+) -> None:
+    """Put a backup into this config's data_dir, which must not hold a database yet (stop
+    the daemon and move the old data_dir away first).
+
+    Example: inboxd restore /var/backups/inboxd/2026-12-03 --config /etc/inboxd/inboxd.toml
+    """
+    from inboxd.daemon import backup as backups
+
+    with errors():
+        cfg = load_config(config)
+        manifest = backups.restore(cfg, folder)
+        rt = open_rt(config)  # brings the schema to this version's migrations
+        typer.echo(
+            f"restored {manifest.tickets} tickets and {manifest.messages} messages"
+            f" (backup of {manifest.created_at}) into {rt.config.data_dir}"
+        )
