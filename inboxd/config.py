@@ -7,6 +7,7 @@ what was expected. Secrets may be inline, `*_env` (an environment variable's nam
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -106,6 +107,22 @@ class SmtpSection(_Section):
     idle_seconds: int = Field(default=300, ge=1)
     session_seconds: int = Field(default=1800, ge=1)
     min_free_disk_mb: int = Field(default=200, ge=0)
+    # Bare LF line endings are accepted (and made CRLF) only from these networks: local
+    # scripts (smtplib with EmailMessage bytes) and your own MTA, as Postfix exempts
+    # $mynetworks. From anyone else they are refused, so no smuggling variant passes.
+    trusted_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+
+    @field_validator("trusted_networks")
+    @classmethod
+    def _check_networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{network!r} is not a network: expected CIDR like 10.0.0.0/8"
+                ) from None
+        return value
 
 
 class ImapSection(_Section):
@@ -301,6 +318,8 @@ class RuleEntry(_Section):
         if self.after and not self.since:
             raise ValueError(f"rule {self.name!r}: a time rule needs since (created, ...)")
         return self
+
+
 class KbSection(_Section):
     """The knowledge base and its suggestions in acknowledgements (SPEC §10.6)."""
 
