@@ -137,7 +137,7 @@ def backup(
     from inboxd.models import utcnow
 
     with errors():
-        cfg = load_config(config)
+        cfg = load_config(config, reads_files=True)
         manifest = backups.backup(cfg, folder, utcnow())
         if json:
             print_json(asdict(manifest))

@@ -56,6 +56,8 @@ READ_COMMANDS = [
     ["outbox"],
     ["quarantine"],
     ["run", "1", "#status open"],
+    ["status"],
+    ["backup", "backup-folder"],
 ]
 
 
@@ -152,3 +154,10 @@ def test_init_without_any_config_still_sets_up_this_folder(nowhere: Path) -> Non
 def test_version(nowhere: Path) -> None:
     code, out, _ = run("--version")
     assert (code, out.strip()) == (0, f"inboxd {__version__}")
+
+
+def test_check_reports_a_missing_database_without_creating_one(nowhere: Path) -> None:
+    (nowhere / "data").mkdir()
+    code, out, _ = run("check")
+    assert code == 1 and "FAIL  database: no database at" in out
+    assert list((nowhere / "data").iterdir()) == []

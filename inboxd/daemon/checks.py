@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import create_engine, text
 
+from inboxd import db
 from inboxd.config import Config
 from inboxd.daemon.sender import open_relay
 from inboxd.errors import InboxdError, PortInUse
@@ -51,6 +52,10 @@ def run_checks(cfg: Config) -> Iterator[CheckLine]:
 
 def _database(cfg: Config) -> CheckLine:
     url = cfg.database_url
+    path = db.sqlite_path(url)
+    if path is not None and not path.exists():
+        # Connecting would create an empty file: a check never creates a database.
+        return CheckLine("database", False, f"no database at {path}", "run `inboxd init`")
     try:
         engine = create_engine(
             url, connect_args={"connect_timeout": 5} if url.startswith("postgresql") else {}
