@@ -35,7 +35,7 @@ def add(
     Example: inboxd agents add bob@example.com --name Bob --role agent
     """
     with errors():
-        rt = open_rt(config)
+        rt = open_rt(config, create=True)
         with session_scope(rt.engine) as session:
             agent = directory.add_agent(session, email, name, role, team)
             typer.echo(f"agent {agent.email} ({agent.role}) is active")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,13 +14,19 @@ from typing import Annotated, Any
 import typer
 
 from inboxd import config as config_mod
+from inboxd.daemon import logs
 from inboxd.errors import InboxdError
-from inboxd.runtime import Runtime, open_runtime
+from inboxd.runtime import Runtime, open_runtime, require_database
 from inboxd.workflow import kb_suggest
 
 ConfigOption = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="Config file (default: $INBOXD_CONFIG, ./inboxd.toml)."),
+    typer.Option(
+        "--config",
+        "-c",
+        help="Config file (default: $INBOXD_CONFIG, ./inboxd.toml, ~/.config/inboxd/inboxd.toml,"
+        " /etc/inboxd/inboxd.toml). Also accepted before the command.",
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 
@@ -39,39 +45,41 @@ def errors() -> Iterator[None]:
         raise typer.Exit(exc.exit_code) from None
 
 
-def open_rt(config_path: Path | None) -> Runtime:
-    cfg = config_mod.load(config_path)
+# The --config given before the verb (`inboxd --config F tickets`, as git and systemctl
+# take it); the root callback (cli.main) sets it on every invocation, None when absent.
+ROOT_CONFIG: ContextVar[Path | None] = ContextVar("root_config", default=None)
+
+
+def config_path(explicit: Path | None) -> Path | None:
+    """The command's own --config, else the one before the verb, else None (discovery,
+    SPEC §3)."""
+    return explicit if explicit is not None else ROOT_CONFIG.get()
+
+
+def load_config(explicit: Path | None, *, reads_files: bool = False) -> config_mod.Config:
+    """The configuration. With `reads_files` (commands that read data_dir's files, not
+    the database, like `kb`), no config and no database here is an error (exit 2) that
+    says where it looked: the embedded defaults would read an empty folder."""
+    cfg = config_mod.load(config_path(explicit))
+    if reads_files and cfg.source == config_mod.EMBEDDED:
+        require_database(cfg)
+    return cfg
+
+
+def open_rt(config: Path | None, *, create: bool = False) -> Runtime:
+    """Open config, database and key. Only commands that bring state into being (`init`,
+    `serve`, `ingest`, `agents add`, ...) pass `create=True`; every other command finds no
+    database a config error instead of creating an empty one."""
+    cfg = load_config(config)
     # The composition root: `#kb` reaches the knowledge base through the runtime.
-    rt = replace(open_runtime(cfg), kb_article_text=kb_suggest.article_text(cfg))
-    _log_to_file(cfg.data_dir / "inboxd.log")
+    rt = replace(open_runtime(cfg, create=create), kb_article_text=kb_suggest.article_text(cfg))
+    logs.configure(cfg)
     return rt
 
 
-def _log_to_file(path: Path) -> None:
-    root = logging.getLogger("inboxd")
-    if any(isinstance(h, logging.FileHandler) for h in root.handlers):
-        return
-    handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    # Tracebacks go to the log file only; the terminal gets one line per problem.
-    root.propagate = False
-
-
-def log_to_terminal() -> None:
-    """For `inboxd serve`: one line per event on stderr (tracebacks stay in the log file)."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    handler.addFilter(lambda record: not record.exc_info or _strip_traceback(record))
-    logging.getLogger("inboxd").addHandler(handler)
-
-
-def _strip_traceback(record: logging.LogRecord) -> bool:
-    # The file handler has already written the traceback; the terminal gets the message.
-    record.exc_info = None
-    record.exc_text = None
-    return True
+def log_to_terminal(rt: Runtime) -> None:
+    """For `inboxd serve`: one line per event on stderr too (tracebacks stay in the file)."""
+    logs.configure(rt.config, terminal=True)
 
 
 def print_json(data: Any) -> None:

@@ -7,8 +7,16 @@ from typing import Annotated
 
 import typer
 
-from cli.common import ConfigOption, JsonOption, err, errors, open_rt, print_json, table
-from inboxd import config as config_mod
+from cli.common import (
+    ConfigOption,
+    JsonOption,
+    err,
+    errors,
+    load_config,
+    open_rt,
+    print_json,
+    table,
+)
 from inboxd.config import Config
 from inboxd.db import session_scope
 from inboxd.workflow.kb_search import KbIndex
@@ -26,7 +34,7 @@ def register(root: typer.Typer) -> None:
 
 
 def _open(config: Path | None, *, rebuild: bool = False) -> tuple[Config, KbIndex]:
-    cfg = config_mod.load(config)
+    cfg = load_config(config, reads_files=True)
     index = kb_index(cfg, rebuild=rebuild)
     for problem in index.problems:
         err(f"kb: {problem}")

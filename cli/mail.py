@@ -41,7 +41,7 @@ def ingest(
     Example: inboxd ingest mail.eml archive.mbox ~/Maildir
     """
     with errors():
-        rt = open_rt(config)
+        rt = open_rt(config, create=True)
         counts: dict[str, int] = {}
         messages = (pipeline.Incoming(raw, source) for source, raw in iter_messages(paths))
         # The files stay on disk, so messages are committed in batches: one fsync per

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 
 from cli import admin, agents, kb, mail, report, rules, sla, tickets
+from cli.common import ROOT_CONFIG, ConfigOption
+from inboxd import __version__
 
 app = typer.Typer(
     name="inboxd",
@@ -15,6 +18,31 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"inboxd {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    config: ConfigOption = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+) -> None:
+    """inboxd: a shared inbox and helpdesk that agents run from their mail client.
+
+    `--config FILE` may come before the command or after it.
+    """
+    ROOT_CONFIG.set(config)
+
+
 admin.register(app)
 mail.register(app)
 tickets.register(app)

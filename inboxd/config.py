@@ -7,6 +7,7 @@ what was expected. Secrets may be inline, `*_env` (an environment variable's nam
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -27,6 +29,7 @@ from inboxd.errors import ConfigError
 ENV_VAR = "INBOXD_CONFIG"
 DEFAULT_NAME = "inboxd.toml"
 DEFAULT_TEXT_PATH = Path(__file__).with_name("default_config.toml")
+EMBEDDED = "embedded defaults"  # Config.source when no file was found
 
 _ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -109,6 +112,22 @@ class SmtpSection(_Section):
     min_data_bytes_per_second: int = Field(default=1024, ge=0)
     session_seconds: int = Field(default=1800, ge=1)
     min_free_disk_mb: int = Field(default=200, ge=0)
+    # Bare LF line endings are accepted (and made CRLF) only from these networks: local
+    # scripts (smtplib with EmailMessage bytes) and your own MTA, as Postfix exempts
+    # $mynetworks. From anyone else they are refused, so no smuggling variant passes.
+    trusted_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+
+    @field_validator("trusted_networks")
+    @classmethod
+    def _check_networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{network!r} is not a network: expected CIDR like 10.0.0.0/8"
+                ) from None
+        return value
 
 
 class ImapSection(_Section):
@@ -153,6 +172,16 @@ class WebSection(_Section):
     port: Port = 8025
 
 
+class LogSection(_Section):
+    """Where log lines go (inboxd/daemon/logs.py)."""
+
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    file: str = ""  # "" = data_dir/inboxd.log; "-" = no file (stderr under serve: journald)
+    max_bytes: int = Field(default=10_485_760, ge=0)  # rotate at this size; 0 = logrotate's
+    backups: int = Field(default=5, ge=0, le=100)
+    format: Literal["text", "json"] = "text"
+
+
 class AgentEntry(_Section):
     email: str
     name: str = ""
@@ -195,6 +224,16 @@ def parse_duration(text: str) -> int:
     return hours * 60 + mins
 
 
+def _duration_or_none(value: str) -> str:
+    if value:
+        parse_duration(value)
+    return value
+
+
+# "" (none) or a duration like 30m, 4h, 1h30m; checked at start-up.
+Duration = Annotated[str, AfterValidator(_duration_or_none)]
+
+
 class CalendarEntry(_Section):
     """`[[calendars]]`: checked here, turned into arithmetic by workflow/calendars.py."""
 
@@ -221,18 +260,11 @@ class SlaEntry(_Section):
     name: str
     when: tuple[str, ...] = ()
     calendar: str = ""
-    first_reply: str = ""
-    next_reply: str = ""
-    resolution: str = ""
+    first_reply: Duration = ""
+    next_reply: Duration = ""
+    resolution: Duration = ""
     pause_on: tuple[str, ...] = ("pending", "on-hold")
-    warn_before: str = ""
-
-    @field_validator("first_reply", "next_reply", "resolution", "warn_before")
-    @classmethod
-    def _check_duration(cls, value: str) -> str:
-        if value:
-            parse_duration(value)
-        return value
+    warn_before: Duration = ""
 
     @field_validator("pause_on")
     @classmethod
@@ -249,16 +281,8 @@ class SlaEntry(_Section):
         return parse_duration(value) if value else None
 
 
-RULE_EVENTS = (
-    "created",
-    "customer-message",
-    "agent-reply",
-    "note",
-    "assigned",
-    "sla-warning",
-    "sla-breach",
-    "csat",
-)
+RULE_EVENTS = ("created", "customer-message", "agent-reply", "note", "assigned")
+RULE_EVENTS += ("sla-warning", "sla-breach", "csat")
 RULE_SINCE = ("created", "customer-message", "agent-reply")
 
 
@@ -274,7 +298,7 @@ class RuleEntry(_Section):
 
     name: str
     on: str = ""
-    after: str = ""
+    after: Duration = ""
     since: str = ""
     calendar: str = ""
     when: tuple[str, ...] = ()
@@ -291,13 +315,6 @@ class RuleEntry(_Section):
     @classmethod
     def _check_since(cls, value: str) -> str:
         return _event_name(value, RULE_SINCE, "an event to count from") if value else value
-
-    @field_validator("after")
-    @classmethod
-    def _check_after(cls, value: str) -> str:
-        if value:
-            parse_duration(value)
-        return value
 
     @model_validator(mode="after")
     def _one_kind(self) -> RuleEntry:
@@ -323,15 +340,9 @@ class CsatSection(_Section):
     """Satisfaction surveys (SPEC §10.4)."""
 
     enabled: bool = False
-    after: str = "24h"  # after solved, if the ticket is still solved then
+    after: Annotated[Duration, Field(min_length=2)] = "24h"  # after solved, if still solved
     scale: Literal["good-bad", "1-5"] = "good-bad"
     min_days_between: int = Field(default=7, ge=0)  # one survey per customer in this many days
-
-    @field_validator("after")
-    @classmethod
-    def _check_after(cls, value: str) -> str:
-        parse_duration(value)
-        return value
 
 
 class Config(_Section):
@@ -342,6 +353,7 @@ class Config(_Section):
     imap: ImapSection = ImapSection()
     outbound: OutboundSection = OutboundSection()
     web: WebSection = WebSection()
+    log: LogSection = LogSection()
     agents: tuple[AgentEntry, ...] = ()
     trust: TrustSection = TrustSection()
     calendars: tuple[CalendarEntry, ...] = ()
@@ -351,7 +363,7 @@ class Config(_Section):
     csat: CsatSection = CsatSection()
     loops: LoopsSection = LoopsSection()
     base_dir: Path = Path(".")
-    source: str = "embedded defaults"
+    source: str = EMBEDDED
 
     def path(self, value: str) -> Path:
         """Resolve a path from the config relative to the config file's folder."""
@@ -376,14 +388,31 @@ class Config(_Section):
         return (self.inboxd.support_address, *self.inboxd.aliases)
 
 
+# The system-wide folder; a constant so tests can point it elsewhere.
+SYSTEM_DIR = Path("/etc/inboxd")
+
+
+def search_paths() -> list[Path]:
+    """Where a config is looked for when neither --config nor $INBOXD_CONFIG names one,
+    in order (SPEC §3): this folder, the user's config folder, the system's."""
+    user = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    return [Path(DEFAULT_NAME), Path(user) / "inboxd" / DEFAULT_NAME, SYSTEM_DIR / DEFAULT_NAME]
+
+
 def find_config_path(explicit: str | os.PathLike[str] | None) -> Path | None:
-    """--config, else $INBOXD_CONFIG, else ./inboxd.toml if it exists, else None."""
+    """--config, else $INBOXD_CONFIG, else the first of `search_paths()` that exists."""
     if explicit:
         return Path(explicit)
     if env := os.environ.get(ENV_VAR):
         return Path(env)
-    local = Path(DEFAULT_NAME)
-    return local if local.exists() else None
+    return next((p for p in search_paths() if p.is_file()), None)
+
+
+def places_looked() -> str:
+    """The places `find_config_path` tried, for a message that says where it looked."""
+    places = ["--config (not given)", f"${ENV_VAR} (not set)"]
+    places += [str(p if p.is_absolute() else Path.cwd() / p) for p in search_paths()]
+    return ", ".join(places)
 
 
 def load(explicit: str | os.PathLike[str] | None = None) -> Config:

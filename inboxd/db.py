@@ -33,9 +33,8 @@ def make_engine(url: str, timeout_seconds: float = 30) -> Engine:
     """
     wait_ms = max(1, int(timeout_seconds * 1000))
     if url.startswith("sqlite"):
-        path = url.split(":///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if path := sqlite_path(url):
+            path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": timeout_seconds})
 
         def sqlite_settings(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
@@ -57,6 +56,14 @@ def make_engine(url: str, timeout_seconds: float = 30) -> Engine:
 
     event.listen(engine, "connect", pg_settings)
     return engine
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL (None for PostgreSQL and in-memory databases)."""
+    if not url.startswith("sqlite"):
+        return None
+    path = url.split(":///", 1)[-1]
+    return Path(path) if path and path != ":memory:" else None
 
 
 def migrate(engine: Engine) -> None:

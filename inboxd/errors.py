@@ -36,3 +36,9 @@ class DatabaseUnavailable(InboxdError):
 
 class ImapError(InboxdError):
     """The IMAP server cannot be reached or refused us; the message names what to fix."""
+
+
+class PortInUse(InboxdError):
+    """A port `inboxd serve` should listen on is taken (by another inboxd, or not)."""
+
+    exit_code = 2

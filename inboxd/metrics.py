@@ -46,7 +46,7 @@ class Metrics:
                 lines.append(f"inboxd_{name} 0")
             for key, value in sorted(matching.items()):
                 lines.append(f"inboxd_{key} {value}")
-        for name, help_text, value in _gauges(engine):
+        for name, help_text, value in queue_gauges(engine):
             lines.append(f"# HELP inboxd_{name} {help_text}")
             lines.append(f"# TYPE inboxd_{name} gauge")
             lines.append(f"inboxd_{name} {value}")
@@ -65,7 +65,8 @@ _COUNTERS = {
 }
 
 
-def _gauges(engine: Engine) -> list[tuple[str, str, int]]:
+def queue_gauges(engine: Engine) -> list[tuple[str, str, int]]:
+    """(name, help, value) of each queue's depth, read now (also `inboxd status`'s)."""
     with session_scope(engine) as session:
         pending = session.exec(
             select(func.count()).select_from(Inbound).where(Inbound.state == "pending")

@@ -43,6 +43,7 @@ from inboxd.tickets.threader import ThreadDecision, find_ticket, known_keys, tic
 from inboxd.workflow import csat, kb_suggest
 
 log = logging.getLogger(__name__)
+_LINE = "message %(message_id)s from %(source)s: %(result)s, ticket %(ticket)s (%(reason)s)"
 
 # A customer writing again moves a ticket that waits on them, or was solved, back to open.
 _REOPEN_ON_CUSTOMER_REPLY = {"pending", "solved", "on-hold"}
@@ -112,12 +113,9 @@ def prepare(raw: bytes) -> Prepared:
     """Parse -> strip quotes -> fingerprint. Pure; never raises."""
     try:
         msg = parse_message(raw)
+        return Prepared(msg, reply_text(msg.text, msg.html), fingerprint(msg))
     except ParseRejected as exc:
         return Prepared(None, rejected=exc.reason)
-    except Exception as exc:
-        return Prepared(None, error=f"{type(exc).__name__}: {exc}", trace=traceback.format_exc())
-    try:
-        return Prepared(msg, reply_text(msg.text, msg.html), fingerprint(msg))
     except Exception as exc:
         return Prepared(None, error=f"{type(exc).__name__}: {exc}", trace=traceback.format_exc())
 
@@ -162,8 +160,17 @@ def ingest_batch(
     Used where the messages are durable already (files given to `inboxd ingest`, rows
     in the spool): a crash loses only uncommitted work that is redone from there. If any
     message hits a bug, the batch is rolled back and redone one message at a time, so
-    only that message is quarantined.
+    only that message is quarantined. Each result is logged once it is committed.
     """
+    results = _ingest_batch(rt, items, prepared)
+    for r in results:
+        log.log(logging.WARNING if r.result == "quarantined" else logging.INFO, _LINE, r.to_json())
+    return results
+
+
+def _ingest_batch(
+    rt: Runtime, items: Sequence[Incoming], prepared: Sequence[Prepared] | None
+) -> list[IngestResult]:
     if prepared is None:
         # The pure stages run before the write transaction, so the database's write lock
         # is held only for the writes.
@@ -187,7 +194,7 @@ def ingest_batch(
             return [
                 result
                 for item, ready in zip(items, prepared, strict=True)
-                for result in ingest_batch(rt, [item], [ready])
+                for result in _ingest_batch(rt, [item], [ready])
             ]
         # A bug, not bad mail. The traceback goes to the log; the message to quarantine.
         item = items[0]
@@ -442,8 +449,7 @@ def retry_quarantined(rt: Runtime, quarantine_id: int) -> IngestResult:
         row = session.get(Quarantine, quarantine_id)
         if row is None or row.released_at is not None:
             raise NotFound(f"no quarantined message {quarantine_id}")
-        raw = store.load_raw(session, row.raw_sha256)
-        source = row.source
+        raw, source = store.load_raw(session, row.raw_sha256), row.source
     assert raw is not None
     result = ingest(rt, raw, source)
     if result.result != "quarantined":

@@ -1,7 +1,10 @@
 """runtime.py: what every entry point opens once: config, database, secret key, paths.
 
 `open_runtime` creates the data directory, the secret key and the schema on first use,
-so `inboxd init` and every other command leave the same state behind (idempotent).
+so `inboxd init` and every other command leave the same state behind (idempotent) —
+except that a command that only reads (`create=False`) never creates a database: run
+outside the install folder, it would otherwise open a new, empty helpdesk and report
+"no open tickets" with a straight face (SPEC §4).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from inboxd import db
-from inboxd.config import Config, secret
+from inboxd.config import EMBEDDED, Config, places_looked, secret
 from inboxd.errors import ConfigError
 from inboxd.models import Agent
 
@@ -46,8 +49,13 @@ class Runtime:
         return self.config.data_dir / "attachments"
 
 
-def open_runtime(config: Config) -> Runtime:
-    """Prepare data dir, secret key and schema, and load the config's agents."""
+def open_runtime(config: Config, *, create: bool = True) -> Runtime:
+    """Prepare data dir, secret key and schema, and load the config's agents.
+
+    With `create=False` a missing SQLite database is an error (ConfigError, exit 2) that
+    names where the configuration was looked for, and nothing is created."""
+    if not create:
+        require_database(config)
     config.data_dir.mkdir(parents=True, exist_ok=True)
     key = _secret_key(config)
     engine = db.make_engine(config.database_url, config.inboxd.database_timeout_seconds)
@@ -56,6 +64,23 @@ def open_runtime(config: Config) -> Runtime:
         sync_agents(session, config)
     lock = threading.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
     return Runtime(config=config, engine=engine, secret_key=key, write_lock=lock)
+
+
+def require_database(config: Config) -> None:
+    """Refuse to go on when the SQLite database does not exist yet (PostgreSQL is named
+    by an explicit URL, so it is the admin's, and migrations may bring its schema)."""
+    path = db.sqlite_path(config.database_url)
+    if path is None or path.exists():
+        return
+    if config.source == EMBEDDED:
+        raise ConfigError(
+            f"no configuration found and no database at {path}; looked in "
+            f"{places_looked()}. Run `inboxd init` here, or pass --config FILE."
+        )
+    raise ConfigError(
+        f"{config.source}: no database at {path} (a command that reads never creates one); "
+        f"run `inboxd init --config {config.source}` first"
+    )
 
 
 def _secret_key(config: Config) -> bytes:

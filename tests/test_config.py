@@ -134,3 +134,10 @@ def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
     path.write_text('[inboxd]\ndata_dir = "../var"\n')
     cfg = config.load(path)
     assert cfg.data_dir.resolve() == (tmp_path / "var").resolve()
+
+
+def test_trusted_networks_must_be_networks(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"\[smtp\] trusted_networks = .*'10.0.0.0/33'"):
+        config.from_dict({"smtp": {"trusted_networks": ["10.0.0.0/33"]}}, base_dir=tmp_path)
+    cfg = config.from_dict({"smtp": {"trusted_networks": ["10.0.0.0/8"]}}, base_dir=tmp_path)
+    assert cfg.smtp.trusted_networks == ("10.0.0.0/8",)

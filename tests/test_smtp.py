@@ -8,6 +8,7 @@ stands in for the outbound mail server.
 
 from __future__ import annotations
 
+import re
 import shutil
 import smtplib
 import socket
@@ -32,6 +33,7 @@ from inboxd.db import session_scope
 from inboxd.models import Inbound, Message, Outbound
 from inboxd.queues import spool
 from inboxd.runtime import Runtime
+from inboxd.tickets import store
 from inboxd.tickets.links import status_url
 from inboxd.tickets.tokens import make_token, token_address
 
@@ -392,7 +394,8 @@ def test_more_than_max_recipients_is_answered_452(tmp_path: Path) -> None:
 
 
 def test_bare_lf_line_endings_in_data_are_refused(tmp_path: Path) -> None:
-    with listening(tmp_path) as (rt, daemon), Wire(daemon.smtp_address) as wire:
+    untrusted = {"trusted_networks": []}  # as if 127.0.0.1 were any client on the Internet
+    with listening(tmp_path, smtp=untrusted) as (rt, daemon), Wire(daemon.smtp_address) as wire:
         wire.reply()
         wire.cmd("EHLO client.example")
         wire.cmd(f"MAIL FROM:<{CAROL}>")
@@ -402,6 +405,25 @@ def test_bare_lf_line_endings_in_data_are_refused(tmp_path: Path) -> None:
         reply = wire.reply()
         assert reply[:1] in (b"4", b"5") and not reply.startswith(b"250"), reply
     assert count(rt, Inbound) == 0
+
+
+def test_bare_lf_from_a_trusted_network_is_accepted_and_stored_as_crlf(tmp_path: Path) -> None:
+    msgid = new_msgid()
+    raw = f"From: {CAROL}\nTo: {SUPPORT}\nSubject: from a script\nMessage-ID: {msgid}\n\nhi\n"
+    with listening(tmp_path) as (rt, daemon), Wire(daemon.smtp_address) as wire:
+        wire.reply()
+        wire.cmd("EHLO client.example")
+        wire.cmd(f"MAIL FROM:<{CAROL}>")
+        wire.cmd(f"RCPT TO:<{SUPPORT}>")
+        assert wire.cmd("DATA").startswith(b"354")
+        wire.send(raw.encode() + b"\r\n.\r\n")
+        assert wire.reply().startswith(b"250")
+        message = wait_stored(rt, msgid)
+        assert message.subject == "from a script"
+    assert message.raw_sha256 is not None
+    with session_scope(rt.engine) as session:
+        stored = store.load_raw(session, message.raw_sha256)
+    assert stored is not None and b"\r\n" in stored and re.search(rb"(?<!\r)\n", stored) is None
 
 
 SMUGGLED = (
@@ -423,7 +445,8 @@ SMUGGLED = (
 def test_a_smuggling_attempt_never_produces_two_messages(tmp_path: Path, separator: bytes) -> None:
     head = f"From: {CAROL}\r\nTo: {SUPPORT}\r\nSubject: innocent\r\nMessage-ID: {new_msgid()}\r\n"
     payload = head.encode() + b"\r\nHello.\r\n" + separator + SMUGGLED + b"\r\n.\r\n"
-    with listening(tmp_path) as (rt, daemon), Wire(daemon.smtp_address) as wire:
+    untrusted = {"trusted_networks": []}  # the strict path, as for any client
+    with listening(tmp_path, smtp=untrusted) as (rt, daemon), Wire(daemon.smtp_address) as wire:
         wire.reply()
         wire.cmd("EHLO client.example")
         wire.cmd(f"MAIL FROM:<{CAROL}>")

@@ -6,17 +6,22 @@ try. Nothing here changes anything (the database check connects but does not mig
 
 from __future__ import annotations
 
+import errno
+import json
 import shutil
 import smtplib
 import socket
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from sqlalchemy import create_engine, text
 
+from inboxd import db
 from inboxd.config import Config
 from inboxd.daemon.sender import open_relay
-from inboxd.errors import InboxdError
+from inboxd.errors import InboxdError, PortInUse
 from inboxd.workflow.rules import load_rules
 from inboxd.workflow.sla import service_levels
 
@@ -36,9 +41,9 @@ def run_checks(cfg: Config) -> Iterator[CheckLine]:
     yield _database(cfg)
     yield _disk(cfg)
     if cfg.smtp.enabled:
-        yield _listen_port(cfg.smtp.host, cfg.smtp.port, "smtp listener")
+        yield _listen_port(cfg, cfg.smtp.host, cfg.smtp.port, "smtp listener")
     if cfg.web.enabled:
-        yield _listen_port(cfg.web.host, cfg.web.port, "web")
+        yield _listen_port(cfg, cfg.web.host, cfg.web.port, "web")
     if cfg.imap.enabled:
         yield _imap(cfg)
     if cfg.outbound.mode == "smtp":
@@ -85,6 +90,10 @@ def _workflow(cfg: Config) -> CheckLine:
 
 def _database(cfg: Config) -> CheckLine:
     url = cfg.database_url
+    path = db.sqlite_path(url)
+    if path is not None and not path.exists():
+        # Connecting would create an empty file: a check never creates a database.
+        return CheckLine("database", False, f"no database at {path}", "run `inboxd init`")
     try:
         engine = create_engine(
             url, connect_args={"connect_timeout": 5} if url.startswith("postgresql") else {}
@@ -120,18 +129,107 @@ def _disk(cfg: Config) -> CheckLine:
     return CheckLine("disk", True, f"{mb} MB free in data_dir")
 
 
-def _listen_port(host: str, port: int, what: str) -> CheckLine:
+def _listen_port(cfg: Config, host: str, port: int, what: str) -> CheckLine:
+    busy = busy_port(cfg, host, port)
+    if busy is None:
+        return CheckLine(what, True, f"{host}:{port} is free to listen on")
+    if busy.healthy_inboxd:
+        # The daemon we are checking holds its own port: that is the good case.
+        return CheckLine(what, True, f"{host}:{port} is {busy.owner}")
+    return CheckLine(
+        what,
+        False,
+        f"cannot listen on {host}:{port}: {busy.owner}",
+        "stop what uses the port or change the port"
+        if not busy.inboxd
+        else "the inboxd there is not healthy: see its log (data_dir/inboxd.log)",
+    )
+
+
+@dataclass(frozen=True)
+class BusyPort:
+    """Who holds a port inboxd wants: said in words, and whether it is inboxd itself."""
+
+    owner: str
+    inboxd: bool = False
+    healthy_inboxd: bool = False
+
+
+def busy_port(cfg: Config, host: str, port: int) -> BusyPort | None:
+    """None if inboxd could listen on host:port now; else who holds it.
+
+    A running inboxd is recognised by its web app's /healthz (on `[web]`), and on the
+    SMTP port by the `inboxd` in its greeting, so `inboxd check` beside a running daemon
+    is green and a second `inboxd serve` says why it cannot start."""
+    if port == 0:
+        return None  # any free port
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        # As asyncio and uvicorn bind: connections of a stopped daemon still in TIME_WAIT
+        # do not keep the next one from listening; a live listener still does.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError as exc:
-            return CheckLine(
-                what,
-                False,
-                f"cannot listen on {host}:{port}: {exc.strerror}",
-                "stop what uses the port (another inboxd?) or change the port",
-            )
-    return CheckLine(what, True, f"{host}:{port} is free to listen on")
+            if exc.errno != errno.EADDRINUSE:
+                return BusyPort(exc.strerror or str(exc))
+        else:
+            return None
+    if (host, port) != (cfg.web.host, cfg.web.port) and not _smtp_greets_as_inboxd(host, port):
+        return BusyPort("in use by something else")
+    health = healthz(cfg) if cfg.web.enabled else None
+    if health is None:
+        if (host, port) == (cfg.web.host, cfg.web.port):
+            return BusyPort("in use by something else (no inboxd /healthz there)")
+        return BusyPort("in use by a running inboxd (its SMTP greeting answered)", True, True)
+    if health.get("status") == "ok":
+        return BusyPort("in use by a running inboxd (healthy: /healthz answered)", True, True)
+    detail = health.get("database") or health.get("status")
+    return BusyPort(f"in use by a running inboxd that is not healthy (/healthz: {detail})", True)
+
+
+def healthz(cfg: Config, timeout: float = 3) -> dict[str, object] | None:
+    """The JSON of the running daemon's /healthz on [web] host:port, or None."""
+    host = _connect_host(cfg.web.host)
+    url = f"http://{f'[{host}]' if ':' in host else host}:{cfg.web.port}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as answer:
+            body = answer.read(4096)
+    except urllib.error.HTTPError as exc:  # 503: inboxd, with its database down
+        body = exc.read(4096)
+    except (OSError, ValueError):
+        return None
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) and "status" in data else None
+
+
+def listeners_free(cfg: Config) -> None:
+    """Raise PortInUse (exit 2, one line) if a port `serve` would listen on is taken."""
+    wanted = []
+    if cfg.smtp.enabled:
+        wanted.append(("SMTP" if not cfg.smtp.lmtp else "LMTP", cfg.smtp.host, cfg.smtp.port))
+    if cfg.web.enabled:
+        wanted.append(("web", cfg.web.host, cfg.web.port))
+    for what, host, port in wanted:
+        if (busy := busy_port(cfg, host, port)) is not None:
+            raise PortInUse(f"cannot listen on {host}:{port} ({what}): {busy.owner}")
+
+
+def _smtp_greets_as_inboxd(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((_connect_host(host), port), timeout=3) as conn:
+            greeting = conn.recv(512)
+    except OSError:
+        return False
+    return greeting.startswith(b"220 ") and b" inboxd" in greeting
+
+
+def _connect_host(host: str) -> str:
+    """Where to reach a listener bound to `host` (a wildcard is reached on loopback)."""
+    wildcard = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
+    return wildcard.get(host, host)
 
 
 def _imap(cfg: Config) -> CheckLine:

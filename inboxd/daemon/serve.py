@@ -23,7 +23,7 @@ import uvicorn
 
 from inboxd import pipeline
 from inboxd.agents import digest, notify
-from inboxd.daemon import sender
+from inboxd.daemon import checks, sender
 from inboxd.daemon.smtp import start_listener
 from inboxd.db import session_scope
 from inboxd.errors import DatabaseUnavailable
@@ -99,6 +99,8 @@ class Daemon:
         cfg = self.rt.config
         service_levels(cfg)  # a bad [[calendars]], [[sla]] or [[rules]] entry stops start-up
         load_rules(cfg)
+        # Before anything starts (or releases a spool lease): a taken port is one line.
+        checks.listeners_free(cfg)
         self.loop = asyncio.get_running_loop()
         self.stop_requested = asyncio.Event()
         self.outbound_wake = asyncio.Event()

@@ -6,13 +6,15 @@ open relay. aiosmtpd's defaults are unsafe for an inbound server, so each is ove
 here: exceptions answer `451 4.3.0` without internals (not `500` with the exception
 text), recipients are capped and restricted to our addresses, connections are capped
 (in total and per client address), idle, pre-DATA and whole-session time is bounded, DATA
-must arrive at a minimum average rate, and bare LF line endings are refused so that no
+must arrive at a minimum average rate, and bare LF line endings are refused (except from
+`[smtp] trusted_networks`, loopback by default, where they are made CRLF) so that no
 smuggling variant can turn one message into two.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import re
 import shutil
@@ -79,6 +81,15 @@ class InboundHandler:
         self.plus = cfg.inboxd.plus_addressing
         self.max_rcpt = cfg.smtp.max_recipients
         self.min_free = cfg.smtp.min_free_disk_mb * 1024 * 1024
+        self.trusted = [ipaddress.ip_network(n, strict=False) for n in cfg.smtp.trusted_networks]
+
+    def _trusted(self, peer: str) -> bool:
+        """Is the client in [smtp] trusted_networks (by default, loopback)?"""
+        try:
+            address = ipaddress.ip_address(peer.split("%", 1)[0])
+        except ValueError:
+            return False
+        return any(address in network for network in self.trusted)
 
     def _disk_full(self) -> bool:
         try:
@@ -109,9 +120,11 @@ class InboundHandler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
-        if _BARE_LF.search(raw):
-            return self._count(ERR_BARE_LF)
         peer = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer)
+        if _BARE_LF.search(raw):
+            if not self._trusted(peer):
+                return self._count(ERR_BARE_LF)
+            raw = _BARE_LF.sub(b"\r\n", raw)  # stored as every other mail is: CRLF
         try:
             spool_id = await asyncio.to_thread(
                 spool.accept,

@@ -213,11 +213,13 @@ def record_outcome(session: Session, cfg: Config, row_id: int, outcome: SendOutc
         return
     row.attempts += 1
     row.claimed_until = None
+    fields = _log_fields(row, outcome.error)
     if outcome.ok:
         row.status = "sent"
         row.sent_at = utcnow()
         row.last_error = outcome.error or None
         session.add(row)
+        log.info("outbound %(id)s to %(to)s: sent (attempt %(attempt)s, ticket %(ticket)s)", fields)
         return
     row.last_error = outcome.error[:2000]
     if outcome.permanent or row.attempts >= cfg.outbound.max_attempts:
@@ -225,8 +227,27 @@ def record_outcome(session: Session, cfg: Config, row_id: int, outcome: SendOutc
         session.add(row)
         _report_failure(session, cfg, row)
         return
-    row.next_attempt_at = utcnow() + backoff(cfg.outbound.retry_seconds, row.attempts)
+    delay = backoff(cfg.outbound.retry_seconds, row.attempts)
+    row.next_attempt_at = utcnow() + delay
     session.add(row)
+    fields["retry_seconds"] = round(delay.total_seconds())
+    log.warning(
+        "outbound %(id)s to %(to)s: attempt %(attempt)s failed: %(error)s; "
+        "retrying in %(retry_seconds)s s",
+        fields,
+    )
+
+
+def _log_fields(row: Outbound, error: str) -> dict[str, object]:
+    """What a send's log line says (and a JSON log line carries as keys)."""
+    to = ", ".join(row.rcpt_to)
+    return {
+        "id": row.id,
+        "to": to,
+        "ticket": row.ticket_id,
+        "attempt": row.attempts,
+        "error": error,
+    }
 
 
 def record_bounce(
@@ -256,7 +277,8 @@ def backoff(base_seconds: float, attempts: int) -> timedelta:
 
 
 def _report_failure(session: Session, cfg: Config, row: Outbound) -> None:
-    log.error("outbound %s to %s failed for good: %s", row.id, row.rcpt_to, row.last_error)
+    fields = _log_fields(row, row.last_error or "")
+    log.error("outbound %(id)s to %(to)s: failed for good: %(error)s", fields)
     if row.ticket_id is None:
         return
     ticket = session.get(Ticket, row.ticket_id)

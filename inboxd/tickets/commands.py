@@ -8,6 +8,7 @@ Each change is an event carrying the block's id, which is what `#undo` reverts.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from inboxd.render import BUNDLED
 from inboxd.tickets import handlers
 from inboxd.tickets.blocks import Actor, Block, BlockResult, CommandError
 from inboxd.tickets.store import savepoint
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -332,6 +335,16 @@ def run_requester_block(
 
 
 def _result(block: Block, *, ok: bool, errors: list[tuple[str, str]]) -> BlockResult:
+    fields = {
+        "ticket": block.ticket.id,
+        "actor": block.actor.email,
+        "source": block.source,
+        "outcome": "applied" if ok else "refused",
+        "changes": "; ".join(block.changes) if ok else "; ".join(e for _, e in errors),
+    }
+    log.info(
+        "ticket %(ticket)s: commands by %(actor)s (%(source)s) %(outcome)s: %(changes)s", fields
+    )
     return BlockResult(
         ok=ok,
         errors=errors,
