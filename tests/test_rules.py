@@ -30,6 +30,7 @@ from inboxd.tickets import queries
 from inboxd.workflow import clock
 
 ALICE = "alice@example.com"
+CAROL = "carol@example.org"
 
 
 @pytest.fixture
@@ -388,3 +389,47 @@ def test_the_rules_shipped_in_the_sample_config_are_valid(tmp_path: Path) -> Non
     cfg = make_config(tmp_path, rules=entries, agents=[])
     names = [r.name for r in load_rules(cfg)]
     assert "remind pending" in names and "close pending" in names
+
+
+def test_in_a_running_daemon_a_rule_loop_ends_and_a_refusal_rolls_back_only_its_rule(
+    tmp_path: Path,
+) -> None:
+    import smtplib
+
+    from daemon_harness import listening, wait_until
+
+    rules = [
+        {"name": "r1", "on": "status:open", "run": "#priority high"},
+        {"name": "r2", "on": "priority:high", "run": "#status pending"},
+        {"name": "r3", "on": "status:pending", "run": "#status open"},
+        {"name": "route", "on": "created", "when": ['subject ~ "invoice"'], "run": "#team billing"},
+        {"name": "broken", "on": "created", "run": "#tag half\n#assign nobody@example.com"},
+    ]
+    with listening(tmp_path, inboxd={"clock_seconds": 0.2}, rules=rules) as (rt, daemon):
+        host, port = daemon.smtp_address
+        with smtplib.SMTP(host, port, timeout=30) as client:
+            client.sendmail(CAROL, ["support@example.com"], mail(subject="Invoice 7 is wrong"))
+
+        def fired(ticket_id: int, *names: str) -> bool:
+            with session_scope(rt.engine) as session:
+                done = session.exec(
+                    select(Event.to_value).where(
+                        Event.ticket_id == ticket_id, Event.type == "rule_fired"
+                    )
+                ).all()
+            return set(names) <= set(done)
+
+        wait_until(lambda: fired(1, "route"), what="the routing rule")
+        operations.run_commands(rt, 1, "#status open", ALICE, "cli")
+        wait_until(lambda: fired(1, "r1", "r2", "r3"), what="the chain of three rules")
+        data = ticket(rt, 1)
+    assert data["team"] == "billing" and "half" not in data["tags"]
+    outcomes = rule_events(data)
+    assert [o for o in outcomes if o[1] == "rule_fired"] == [
+        ("rule:route", "rule_fired", "route"),
+        ("rule:r1", "rule_fired", "r1"),
+        ("rule:r2", "rule_fired", "r2"),
+        ("rule:r3", "rule_fired", "r3"),
+    ]
+    assert ("rule:r1", "rule_skipped", "already ran in this chain of events") in outcomes
+    assert [o[0] for o in outcomes if o[1] == "rule_refused"] == ["rule:broken"]
