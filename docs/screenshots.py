@@ -2,6 +2,7 @@
 
     python docs/screenshots.py          # writes docs/ticket-list.png, docs/ticket-page.png
     python docs/screenshots.py kb       # writes docs/kb.png (the help centre, /kb)
+    python docs/screenshots.py reports  # writes docs/reports.png (/reports, two weeks of work)
 
 Mail goes through the real pipeline into a throwaway SQLite database, agents act through
 the same operations as the web view, and headless Chromium (Debian's /usr/bin/chromium,
@@ -103,8 +104,76 @@ def help_centre() -> None:
     print(f"wrote {HERE / 'kb.png'}")
 
 
+def reports() -> None:
+    """/reports over two weeks of made-up but consistent work: 60 tickets whose events are
+    spread over the last 14 days, replies and solves hours apart, SLA outcomes recorded by
+    the clock, and a few ratings."""
+    import random
+    from datetime import timedelta
+
+    from sqlmodel import col, select
+
+    from inboxd.db import session_scope
+    from inboxd.models import Event, Ticket, utcnow
+    from inboxd.workflow import clock, csat
+
+    rng = random.Random(4)
+    policy = [{"name": "standard", "first_reply": "8h", "resolution": "48h"}]
+    with tempfile.TemporaryDirectory() as tmp:
+        rt = open_runtime(
+            make_config(Path(tmp), inboxd={"support_name": "Example Support"}, sla=policy)
+        )
+        now = utcnow()
+        for n in range(60):
+            sender, subject, body = CUSTOMERS[n % len(CUSTOMERS)]
+            who = sender.replace("@", f"+{n}@")
+            ticket_id = pipeline.ingest(rt, mail(sender=who, subject=subject, body=body)).ticket
+            assert ticket_id is not None
+            agent = rng.choice(["alice@example.com", "bob@example.com"])
+            if rng.random() < 0.85:
+                operations.post_reply(rt, ticket_id, agent, "On it.", note=False, source="demo")
+            if rng.random() < 0.7:
+                operations.run_commands(rt, ticket_id, "#status solved", agent, "demo")
+            with session_scope(rt.engine) as session:
+                events = session.exec(
+                    select(Event).where(Event.ticket_id == ticket_id).order_by(col(Event.id))
+                ).all()
+                at = now - timedelta(hours=rng.uniform(2, 14 * 24))
+                ticket = session.get(Ticket, ticket_id)
+                assert ticket is not None
+                ticket.created_at = at
+                for event in events:
+                    if event.type in ("reply", "status"):
+                        at = min(at + timedelta(hours=rng.lognormvariate(1.2, 1.0)), now)
+                    event.at = at
+                if ticket.status == "solved" and rng.random() < 0.6:
+                    ticket.status = "solved"
+                    csat.record_vote(session, ticket, rng.choice(["good"] * 4 + ["bad"]), who)
+        with session_scope(rt.engine) as session:
+            clock.tick(rt, session, now)
+        with web_server(rt) as base, sync_playwright() as driver:
+            browser = driver.chromium.launch(
+                executable_path=chromium_path(), headless=True, args=["--no-sandbox"]
+            )
+            context = browser.new_context(
+                java_script_enabled=False, viewport={"width": 1280, "height": 900}
+            )
+            page = context.new_page()
+            sign_in_no_script(page, rt, base, "alice@example.com")
+            page.goto(f"{base}/reports?since=14d")
+            page.screenshot(path=str(HERE / "reports.png"), full_page=True)
+            browser.close()
+    print(f"wrote {HERE / 'reports.png'}")
+
+
+def sign_in_no_script(page: object, rt: object, base: str, email: str) -> None:
+    sign_in(page, rt, base, email)  # the sign-in page is a plain form: no script needed
+
+
 if __name__ == "__main__":
     if sys.argv[1:] == ["kb"]:
         help_centre()
+    elif sys.argv[1:] == ["reports"]:
+        reports()
     else:
         main()
