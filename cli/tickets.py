@@ -13,7 +13,7 @@ from inboxd.agents import operations
 from inboxd.db import session_scope
 from inboxd.errors import InvalidValue
 from inboxd.models import utcnow
-from inboxd.tickets import queries
+from inboxd.tickets import history, queries
 from inboxd.tickets.commands import help_table
 from inboxd.workflow.sla_explain import sla_json
 
@@ -126,6 +126,8 @@ def show(
             ticket = queries.get_ticket(session, ticket_id)
             data = queries.ticket_json(session, ticket, full=True)
             data["sla"] = sla_json(session, rt, ticket, utcnow())
+            # The reader's zone: the terminal's (TZ), as every other program prints it.
+            lines = history.history(session, ticket_id, history.local_zone())
         if json:
             print_json(data)
             return
@@ -145,10 +147,9 @@ def show(
             typer.echo(m["text"] or "(no text)")
             for a in m["attachments"]:
                 typer.echo(f"[attachment] {a['filename']} ({a['content_type']}, {a['size']} bytes)")
-        typer.echo("\nevents:")
-        for e in data["events"]:
-            change = f"{e['from'] or ''} -> {e['to'] or ''}" if e["from"] else (e["to"] or "")
-            typer.echo(f"  {e['at']} {e['actor']} {e['type']} {change}".rstrip())
+        typer.echo("\nhistory:")
+        for line in lines:
+            typer.echo(f"  {line.when} {line.actor} {line.kind} {line.text}".rstrip())
 
 
 def run(
