@@ -459,6 +459,17 @@ def test_a_typo_fixed_by_replying_to_the_error_mail_is_the_agents_own_reply(
     assert len(relayed) == 1 and REPLY_SENTENCE in body_text(relayed[0].message)
 
 
+def test_a_relayed_reply_names_the_customer_and_links_their_status_page(desk: Desk) -> None:
+    """SPEC §7 (issue 16.3): the status link on every customer-facing mail; a name in To."""
+    ticket_id, _ = desk.customer_writes()
+    desk.reply(gmail_reply, desk.notification(ticket_id), REPLY)
+    (relayed,) = desk.replies_to_customer()
+    assert relayed.message["To"].addresses[0].display_name == "Carol Customer"
+    links = re.findall(r"http://\S+/status/\S+", body_text(relayed.message))
+    assert len(links) == 1 and "Where your request stands" in body_text(relayed.message)
+    assert links[0] in body_text(desk.mails_to(CAROL)[0].message)  # the acknowledgement's
+
+
 def test_receipts_and_help_carry_the_agents_token_and_answer_like_the_notification(
     desk: Desk,
 ) -> None:
