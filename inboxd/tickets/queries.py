@@ -80,7 +80,9 @@ def checked_filter(session: Session, flt: TicketFilter, me: str | None = None) -
 def checked_values(flt: TicketFilter) -> TicketFilter:
     """The filter's values checked without a database (SPEC §4: an unknown value is
     refused with the allowed ones, never answered with an empty list), lowercased."""
-    text = {k: v.replace("\x00", "").strip() for k, v in vars(flt).items() if isinstance(v, str)}
+    text: dict[str, Any] = {
+        k: v.replace("\x00", "").strip() for k, v in vars(flt).items() if isinstance(v, str)
+    }
     flt = replace(flt, **text)
     changes: dict[str, Any] = {}
     for field, allowed in (
