@@ -470,6 +470,25 @@ def test_a_relayed_reply_names_the_customer_and_links_their_status_page(desk: De
     assert links[0] in body_text(desk.mails_to(CAROL)[0].message)  # the acknowledgement's
 
 
+def test_a_notification_lists_only_the_requesters_earlier_tickets(desk: Desk) -> None:
+    """Issue 16.7: a reply on an old ticket called the requester's newer ticket "earlier"."""
+    first, first_msgid = desk.customer_writes(subject="Invoice address wrong")
+    second, _ = desk.customer_writes(subject="Parcel damaged")
+    about_second = body_text(mail_from_inboxd(desk, ALICE, f"[#{second}]").message)
+    assert f"1 earlier ticket: #{first} Invoice address wrong" in about_second
+    desk.send(
+        mail(
+            sender=CAROL_FROM,
+            subject=f"Re: [#{first}] Invoice address wrong",
+            in_reply_to=first_msgid,
+            references=[first_msgid],
+            body="The street is Hauptstraße 5.\n",
+        )
+    )
+    notified = body_text(mail_from_inboxd(desk, ALICE, f"[#{first}]").message)
+    assert "Hauptstraße 5" in notified and "earlier ticket" not in notified
+
+
 def test_receipts_and_help_carry_the_agents_token_and_answer_like_the_notification(
     desk: Desk,
 ) -> None:

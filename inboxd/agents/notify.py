@@ -168,7 +168,9 @@ def notify_agents(
     assignee = session.get(Agent, ticket.assignee_id) if ticket.assignee_id else None
     earlier = session.exec(
         select(Ticket)
-        .where(Ticket.requester == ticket.requester, col(Ticket.id) != ticket.id)
+        # Earlier only: a reply on an old ticket once called the requester's newer one
+        # "earlier".
+        .where(Ticket.requester == ticket.requester, col(Ticket.id) < ticket.id)
         .order_by(col(Ticket.id).desc())
         .limit(3)
     ).all()
