@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -14,7 +15,7 @@ from inboxd.db import session_scope
 from inboxd.errors import NotFound
 from inboxd.mail.sources import iter_messages
 from inboxd.models import LoopHold
-from inboxd.queues import outbox
+from inboxd.queues import outbox, quarantine
 from inboxd.tickets import queries
 
 quarantine_app = typer.Typer(invoke_without_command=True)
@@ -96,15 +97,99 @@ def quarantine_list(
     with errors():
         rt = open_rt(config)
         with session_scope(rt.engine) as session:
-            rows = queries.list_quarantine(session, include_released=all_)
-            if json:
-                print_json([queries.quarantine_json(r) for r in rows])
-                return
-            table(
-                ["ID", "WHEN", "TRIES", "SOURCE", "REASON"],
-                [(r.id, queries.iso(r.created_at), r.attempts, r.source, r.reason) for r in rows],
-                [5, 20, 5, 30, 60],
-            )
+            rows = quarantine.entries(session, include_released=all_)
+        if json:
+            print_json(rows)
+            return
+        table(
+            ["ID", "WHEN", "TRIES", "FROM", "SUBJECT", "REASON"],
+            [
+                (r["id"], r["created_at"], r["attempts"], r["from"], r["subject"], r["reason"])
+                for r in rows
+            ],
+            [5, 20, 5, 30, 30, 60],
+        )
+
+
+def _group(ctx: typer.Context, config: Path | None, json: bool) -> tuple[Path | None, bool]:
+    """A subcommand's --config and --json, or the group's (`inboxd quarantine --json show 3`)."""
+    group = ctx.obj or {}
+    return config or group.get("config"), json or group.get("json", False)
+
+
+@quarantine_app.command("show")
+def quarantine_show(
+    ctx: typer.Context,
+    qid: Annotated[int, typer.Argument(metavar="ID", help="Quarantine entry id.")],
+    config: ConfigOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Show one quarantined message: why, its header fields and its text, made safe to
+    print (no terminal escapes, no bidirectional controls; long text is cut).
+
+    Example: inboxd quarantine show 3
+    """
+    config, json = _group(ctx, config, json)
+    with errors():
+        rt = open_rt(config)
+        with session_scope(rt.engine) as session:
+            entry = quarantine.show(session, qid)
+        if json:
+            print_json(entry)
+            return
+        typer.echo(f"quarantine {entry['id']}: {entry['reason']}")
+        typer.echo(
+            f"received {entry['created_at']}, {entry['attempts']} tries, {entry['size']} bytes"
+        )
+        typer.echo("")
+        for header in entry["headers"]:
+            typer.echo(f"{header['name']}: {header['value']}")
+        typer.echo("")
+        typer.echo(entry["text"] or "(no text)")
+
+
+@quarantine_app.command("delete")
+def quarantine_delete(
+    ctx: typer.Context,
+    qid: Annotated[int, typer.Argument(metavar="ID", help="Quarantine entry id.")],
+    config: ConfigOption = None,
+) -> None:
+    """Drop a quarantined message for good.
+
+    Example: inboxd quarantine delete 3
+    """
+    config, _ = _group(ctx, config, False)
+    with errors():
+        rt = open_rt(config)
+        with rt.write_lock, session_scope(rt.engine) as session:
+            quarantine.delete(session, qid)
+        typer.echo(f"{qid}: deleted")
+
+
+@quarantine_app.command("release")
+def quarantine_release(
+    ctx: typer.Context,
+    qid: Annotated[int, typer.Argument(metavar="ID", help="Quarantine entry id.")],
+    config: ConfigOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Accept a quarantined message as a ticket anyway: it goes through the pipeline with
+    only the check that held it skipped (a #spam sender's). Mail the parser refused
+    cannot be released; `show` it, or `retry` after a fix.
+
+    Example: inboxd quarantine release 3
+    """
+    config, json = _group(ctx, config, json)
+    with errors():
+        rt = open_rt(config)
+        result = pipeline.retry_quarantined(rt, qid, release=True)
+        if json:
+            print_json({"quarantine": qid, **result.to_json()})
+        else:
+            ticket = f"#{result.ticket}" if result.ticket else "-"
+            typer.echo(f"{qid}: {result.result} {ticket} {result.reason}".rstrip())
+        if result.result == "quarantined":
+            raise typer.Exit(1)
 
 
 @quarantine_app.command("retry")
@@ -119,9 +204,7 @@ def quarantine_retry(
 
     Example: inboxd quarantine retry 3   |   inboxd quarantine retry --all
     """
-    group = ctx.obj or {}
-    config = config or group.get("config")
-    json = json or group.get("json", False)
+    config, json = _group(ctx, config, json)
     with errors():
         if not ids and not all_:
             raise typer.BadParameter("give quarantine ids, or --all")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from typing import Annotated
 
 import typer
@@ -10,8 +11,9 @@ import typer
 from cli.common import ConfigOption, JsonOption, errors, open_rt, print_json, table
 from inboxd.agents import operations
 from inboxd.db import session_scope
+from inboxd.errors import InvalidValue
 from inboxd.models import utcnow
-from inboxd.tickets import queries
+from inboxd.tickets import history, queries
 from inboxd.tickets.commands import help_table
 from inboxd.workflow.sla_explain import sla_json
 
@@ -28,16 +30,22 @@ def tickets(
     status: Annotated[
         str | None, typer.Option(help="new, open, pending, on-hold, solved, closed")
     ] = None,
-    assignee: Annotated[str | None, typer.Option(help="An agent's email or name, or none.")] = None,
+    assignee: Annotated[
+        str | None, typer.Option(help="An agent's email or name, me (see --as), or none.")
+    ] = None,
     priority: Annotated[str | None, typer.Option(help="low, normal, high, urgent")] = None,
     tag: Annotated[str | None, typer.Option(help="Only tickets with this tag.")] = None,
+    team: Annotated[str | None, typer.Option(help="Only this team's queue.")] = None,
     requester: Annotated[str | None, typer.Option(help="Only this requester's tickets.")] = None,
-    limit: Annotated[int, typer.Option(help="At most this many tickets.")] = 50,
+    limit: Annotated[int, typer.Option(help="At most this many tickets (1 or more).")] = 50,
     sort: Annotated[
         str, typer.Option(help="updated, created, priority, id, or due (SLA deadline soonest).")
     ] = "updated",
     due: Annotated[
         str | None, typer.Option(help="any: with an SLA deadline; overdue: past it.")
+    ] = None,
+    as_: Annotated[
+        str | None, typer.Option("--as", help="Who `--assignee me` is (default: the first admin).")
     ] = None,
     config: ConfigOption = None,
     json: JsonOption = False,
@@ -47,19 +55,20 @@ def tickets(
     Example: inboxd tickets --status open --assignee none --sort due
     """
     with errors():
-        if sort not in queries.SORTS:
-            raise typer.BadParameter(
-                f"expected one of {', '.join(queries.SORTS)}", param_hint="--sort"
-            )
-        if due is not None and due not in queries.DUE_FILTERS:
-            raise typer.BadParameter("expected any or overdue", param_hint="--due")
-        rt = open_rt(config)
-        flt = queries.TicketFilter(
-            status, assignee, priority, tag, requester, limit, sort=sort, due=due, now=utcnow()
+        typed = queries.TicketFilter(
+            status, assignee, priority, tag, requester, limit, team, sort=sort, due=due
         )
-        with session_scope(rt.engine) as session:
-            found = queries.list_tickets(session, flt)
-            _print_tickets(session, found, json)
+        try:
+            # What can be checked without a database is, so a typo needs no config.
+            typed = queries.checked_values(typed)
+            rt = open_rt(config)
+            with session_scope(rt.engine) as session:
+                me = operations.acting_agent(session, as_) if typed.assignee == "me" else None
+                flt = queries.checked_filter(session, typed, me)
+                found = queries.list_tickets(session, replace(flt, now=utcnow()))
+                _print_tickets(session, found, json)
+        except InvalidValue as exc:
+            raise typer.BadParameter(exc.reason, param_hint=f"--{exc.field}") from None
 
 
 def search(
@@ -117,6 +126,8 @@ def show(
             ticket = queries.get_ticket(session, ticket_id)
             data = queries.ticket_json(session, ticket, full=True)
             data["sla"] = sla_json(session, rt, ticket, utcnow())
+            # The reader's zone: the terminal's (TZ), as every other program prints it.
+            lines = history.history(session, ticket_id, history.local_zone())
         if json:
             print_json(data)
             return
@@ -136,10 +147,9 @@ def show(
             typer.echo(m["text"] or "(no text)")
             for a in m["attachments"]:
                 typer.echo(f"[attachment] {a['filename']} ({a['content_type']}, {a['size']} bytes)")
-        typer.echo("\nevents:")
-        for e in data["events"]:
-            change = f"{e['from'] or ''} -> {e['to'] or ''}" if e["from"] else (e["to"] or "")
-            typer.echo(f"  {e['at']} {e['actor']} {e['type']} {change}".rstrip())
+        typer.echo("\nhistory:")
+        for line in lines:
+            typer.echo(f"  {line.when} {line.actor} {line.kind} {line.text}".rstrip())
 
 
 def run(

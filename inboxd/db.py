@@ -113,3 +113,11 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def keep_loaded(session: Session) -> None:
+    """Hold every object loaded in this session until it ends. The identity map keeps only
+    weak references, so a ticket read by the threader was gone again when the pipeline
+    asked for it, and the next message of the same conversation read it once more."""
+    loaded: list[object] = []
+    event.listen(session, "loaded_as_persistent", lambda _s, obj: loaded.append(obj))

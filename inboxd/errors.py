@@ -19,6 +19,18 @@ class NotFound(InboxdError):
     """A ticket, message, agent or quarantine entry named by the user does not exist."""
 
 
+class InvalidValue(InboxdError):
+    """An option, filter or field given a value outside the allowed ones; `field` names it
+    and the message lists what is allowed (CLI: exit 2, API: 422)."""
+
+    exit_code = 2
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.reason = message
+
+
 class ParseRejected(InboxdError):
     """A message exceeds the parser's limits (depth, parts, header size, time).
 

@@ -21,13 +21,12 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import event as sa_event
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session, col, select
 
 from inboxd.agents import followup, loop_guard
-from inboxd.db import session_scope
+from inboxd.db import keep_loaded, session_scope
 from inboxd.errors import DatabaseUnavailable, NotFound, ParseRejected
 from inboxd.mail.classify import Classification, classify
 from inboxd.mail.parse import ParsedMessage, parse_message
@@ -78,6 +77,7 @@ class Incoming:
     spool_id: int | None = None
     # The SMTP envelope sender: "<>" is the null return path, None unknown (files, IMAP).
     envelope_from: str | None = None
+    released: bool = False  # an admin released it: its sender's #spam does not hold it
 
 
 def ingest(
@@ -180,7 +180,7 @@ def _ingest_batch(
             results = []
             # Ingest never changes agents, so one look-up serves the whole batch.
             agents = {a.email: a for a in session.exec(select(Agent).where(Agent.active))}
-            _keep_loaded(session)
+            keep_loaded(session)
             for item, ready in zip(items, prepared, strict=True):
                 result = _ingest(session, rt, item, agents, ready)
                 if item.spool_id is not None:
@@ -204,14 +204,6 @@ def _ingest_batch(
             log.exception("ingest of %s failed", item.source or "message")
             reason = f"internal error: {type(exc).__name__}: {exc}"[:500]
         return [_quarantine(rt, item.raw, item.source, reason, item.spool_id)]
-
-
-def _keep_loaded(session: Session) -> None:
-    """Hold every object loaded in this session until it ends. The identity map keeps only
-    weak references, so a ticket read by the threader was gone again when the pipeline
-    asked for it, and the next message of the same conversation read it once more."""
-    loaded: list[object] = []
-    sa_event.listen(session, "loaded_as_persistent", lambda _s, obj: loaded.append(obj))
 
 
 def _quarantine(
@@ -254,7 +246,7 @@ def _ingest(
 
     agent_emails = frozenset(agents)
     kind = classify(msg, agent_emails)
-    if kind.kind != "agent" and (spam := _spam_ticket_of(session, msg)) is not None:
+    if kind.kind != "agent" and not item.released and (spam := _spam_ticket_of(session, msg)):
         # #spam: "the sender's later mail is quarantined" (SPEC §6), where an admin can
         # still look at it and release it.
         reason = (
@@ -443,15 +435,16 @@ def _after_message(
     session.add(ticket)
 
 
-def retry_quarantined(rt: Runtime, quarantine_id: int) -> IngestResult:
-    """Re-run a quarantined message through the pipeline (after a fix or a config change)."""
+def retry_quarantined(rt: Runtime, quarantine_id: int, release: bool = False) -> IngestResult:
+    """Re-run a quarantined message through the pipeline (after a fix or a config change);
+    `release` bypasses the one check that holds mail on purpose (a #spam sender's)."""
     with session_scope(rt.engine) as session:
         row = session.get(Quarantine, quarantine_id)
         if row is None or row.released_at is not None:
             raise NotFound(f"no quarantined message {quarantine_id}")
         raw, source = store.load_raw(session, row.raw_sha256), row.source
     assert raw is not None
-    result = ingest(rt, raw, source)
+    result = ingest_batch(rt, [Incoming(raw, source, released=release)])[0]
     if result.result != "quarantined":
         with session_scope(rt.engine) as session:
             row = session.get(Quarantine, quarantine_id)

@@ -437,6 +437,87 @@ def test_invalid_block_changes_nothing_holds_mail_and_names_each_bad_line(
     assert "#status pending" not in text.split("not valid")[-1].split("Your mail")[0]
 
 
+def mail_from_inboxd(desk: Desk, agent: str, subject_has: str) -> Captured:
+    """The latest mail inboxd sent `agent` whose subject contains `subject_has`."""
+    found = [m for m in desk.mails_to(agent) if subject_has in str(m.message["Subject"])]
+    assert found, f"no mail to {agent} about {subject_has!r}"
+    return found[-1]
+
+
+@pytest.mark.parametrize("builder", [CLIENTS[0], CLIENTS[3]])
+def test_a_typo_fixed_by_replying_to_the_error_mail_is_the_agents_own_reply(
+    desk: Desk, builder: Callable[..., bytes]
+) -> None:
+    """Issue 16.1: the error mail carries the agent's token, so the corrected reply is
+    verified, runs, and reaches the customer as a reply to the notification would."""
+    needs_client(builder)
+    ticket_id, _ = desk.customer_writes()
+    notification = desk.notification(ticket_id, ALICE, "New ticket from")
+    desk.reply(builder, notification, "#stauts pending\n\n" + REPLY)
+    error = mail_from_inboxd(desk, ALICE, "Commands not applied")
+    token = Notification(notification).reply_to_addr
+    assert Notification(error.data).reply_to_addr == token
+    assert error.message["To"].addresses[0].display_name == "Alice"
+
+    desk.reply(builder, error.data, "#status pending\n\n" + REPLY)
+    ticket = desk.ticket(ticket_id)
+    assert ticket["status"] == "pending"
+    kinds = [m["kind"] for m in ticket["messages"] if m["from"] == ALICE]
+    assert kinds == ["held", "reply"]
+    assert not [m for m in desk.mails_to(ALICE) if "held" in str(m.message["Subject"])]
+    relayed = desk.replies_to_customer()
+    assert len(relayed) == 1 and REPLY_SENTENCE in body_text(relayed[0].message)
+
+
+def test_a_relayed_reply_names_the_customer_and_links_their_status_page(desk: Desk) -> None:
+    """SPEC §7 (issue 16.3): the status link on every customer-facing mail; a name in To."""
+    ticket_id, _ = desk.customer_writes()
+    desk.reply(gmail_reply, desk.notification(ticket_id), REPLY)
+    (relayed,) = desk.replies_to_customer()
+    assert relayed.message["To"].addresses[0].display_name == "Carol Customer"
+    links = re.findall(r"http://\S+/status/\S+", body_text(relayed.message))
+    assert len(links) == 1 and "Where your request stands" in body_text(relayed.message)
+    assert links[0] in body_text(desk.mails_to(CAROL)[0].message)  # the acknowledgement's
+
+
+def test_a_notification_lists_only_the_requesters_earlier_tickets(desk: Desk) -> None:
+    """Issue 16.7: a reply on an old ticket called the requester's newer ticket "earlier"."""
+    first, first_msgid = desk.customer_writes(subject="Invoice address wrong")
+    second, _ = desk.customer_writes(subject="Parcel damaged")
+    about_second = body_text(mail_from_inboxd(desk, ALICE, f"[#{second}]").message)
+    assert f"1 earlier ticket: #{first} Invoice address wrong" in about_second
+    desk.send(
+        mail(
+            sender=CAROL_FROM,
+            subject=f"Re: [#{first}] Invoice address wrong",
+            in_reply_to=first_msgid,
+            references=[first_msgid],
+            body="The street is Hauptstraße 5.\n",
+        )
+    )
+    notified = body_text(mail_from_inboxd(desk, ALICE, f"[#{first}]").message)
+    assert "Hauptstraße 5" in notified and "earlier ticket" not in notified
+
+
+def test_receipts_and_help_carry_the_agents_token_and_answer_like_the_notification(
+    desk: Desk,
+) -> None:
+    """SPEC §10.9: every mail that invites a reply carries that agent's token; a reply to a
+    receipt about an assignment stays a note, as a reply to the assignment would."""
+    ticket_id, _ = desk.customer_writes()
+    desk.reply(gmail_reply, desk.notification(ticket_id), "#assign bob\n")
+    assignment = desk.notification(ticket_id, BOB, "assigned")
+    desk.reply(gmail_reply, assignment, "#help\n")
+    help_mail = mail_from_inboxd(desk, BOB, "Commands")
+    assert Notification(help_mail.data).reply_to_addr == Notification(assignment).reply_to_addr
+    before = len(desk.mails_to(CAROL))
+    desk.reply(gmail_reply, help_mail.data, "#priority high\n\nok, on it\n\nBob\n")
+    ticket = desk.ticket(ticket_id)
+    assert ticket["priority"] == "high"
+    assert [m["kind"] for m in ticket["messages"] if m["from"] == BOB] == ["note", "note"]
+    assert len(desk.mails_to(CAROL)) == before
+
+
 # --- the commands and aliases of SPEC §6 through `inboxd run` ------------------------------
 
 

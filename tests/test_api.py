@@ -89,10 +89,63 @@ def test_commands_run_as_the_token_agent_or_answer_422_with_each_bad_line(
         json={"commands": "#status closed\n#stauts open\n#priority extreme"},
     )
     assert bad.status_code == 422
-    errors = bad.json()["detail"]["errors"]
+    assert bad.json()["detail"] == "commands refused; nothing was applied"
+    errors = bad.json()["errors"]
     assert [e["line"] for e in errors] == ["#stauts open", "#priority extreme"]
     after = client.get(f"/api/v1/tickets/{ticket}", headers=auth).json()
     assert after["status"] == "pending"  # the valid first line was not applied either
+
+
+@pytest.mark.parametrize(
+    ("params", "field", "allowed"),
+    [
+        ({"status": "bogus"}, "query.status", "new, open, pending, on-hold, solved, closed"),
+        ({"priority": "extreme"}, "query.priority", "low, normal, high, urgent"),
+        ({"assignee": "zed"}, "query.assignee", "an agent's email or name, me, or none"),
+        ({"limit": "0"}, "query.limit", "greater than or equal to 1"),
+        ({"sort": "oldest"}, "query.sort", "'updated', 'created', 'priority', 'id' or 'due'"),
+    ],
+)
+def test_a_bad_filter_is_answered_422_in_the_one_error_shape(
+    client: TestClient, sqlite_rt: Runtime, params: dict[str, str], field: str, allowed: str
+) -> None:
+    """Issue 16.5: `?status=bogus` used to answer 200 []; errors came in three shapes."""
+    new_ticket(sqlite_rt)
+    auth = token_for(sqlite_rt, "bob@example.com")
+    answer = client.get("/api/v1/tickets", headers=auth, params=params)
+    assert answer.status_code == 422
+    body = answer.json()
+    assert set(body) == {"detail", "errors"} and isinstance(body["detail"], str)
+    assert [e["field"] for e in body["errors"]] == [field]
+    assert allowed in body["errors"][0]["error"]
+
+
+def test_every_api_error_has_the_one_shape(client: TestClient, sqlite_rt: Runtime) -> None:
+    ticket = new_ticket(sqlite_rt)
+    auth = token_for(sqlite_rt, "bob@example.com")
+    answers = [
+        client.get("/api/v1/tickets"),  # 401
+        client.get("/api/v1/tickets/999", headers=auth),  # 404
+        client.post(f"/api/v1/tickets/{ticket}/replies", headers=auth, content=b"{nope"),
+        client.post(f"/api/v1/tickets/{ticket}/commands", headers=auth, json={"commands": "x"}),
+    ]
+    assert [a.status_code for a in answers] == [401, 404, 422, 422]
+    for answer in answers:
+        body = answer.json()
+        assert isinstance(body["detail"], str) and body["detail"], body
+        assert set(body) <= {"detail", "errors"}
+        assert all(set(e) <= {"field", "line", "error"} for e in body.get("errors", []))
+
+
+def test_the_api_assignee_filter_reads_names_and_me_as_the_tokens_agent(
+    client: TestClient, sqlite_rt: Runtime
+) -> None:
+    ticket = new_ticket(sqlite_rt)
+    auth = token_for(sqlite_rt, "bob@example.com")
+    client.post(f"/api/v1/tickets/{ticket}/commands", headers=auth, json={"commands": "#take"})
+    for who in ("me", "bob", "bob@example.com"):
+        listed = client.get("/api/v1/tickets", headers=auth, params={"assignee": who}).json()
+        assert [t["id"] for t in listed] == [ticket], who
 
 
 def test_a_reply_is_queued_to_the_customer_and_a_note_is_not(

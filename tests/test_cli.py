@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -26,6 +27,11 @@ def cfg(tmp_path: Path) -> Path:
 def run(*args: str) -> tuple[int, str, str]:
     result = CliRunner().invoke(app, list(args))
     return result.exit_code, result.stdout, result.stderr
+
+
+def unboxed(text: str) -> str:
+    """A usage error as one line: typer draws it in a box and wraps it at the width."""
+    return " ".join(re.sub("[│╭╮╰╯─]", " ", text).split())
 
 
 def test_init_writes_config_data_dir_and_key_and_is_idempotent(tmp_path: Path) -> None:
@@ -122,6 +128,49 @@ def test_tickets_filters(cfg: Path) -> None:
     assert json.loads(out) == []
     _, out, _ = run("tickets", "--config", str(cfg), "--json", "--assignee", "none", "--limit", "2")
     assert len(json.loads(out)) == 2
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "allowed"),
+    [
+        ("--status", "bogus", "new, open, pending, on-hold, solved, closed"),
+        ("--priority", "extreme", "low, normal, high, urgent"),
+        ("--sort", "oldest", "updated, created, priority, id, due"),
+        ("--limit", "0", "from 1 up"),
+        ("--limit", "-1", "from 1 up"),
+    ],
+)
+def test_tickets_refuses_an_unknown_value_with_exit_2_naming_the_allowed_ones(
+    cfg: Path, option: str, value: str, allowed: str
+) -> None:
+    """Issue 16.5: `--status bogus` used to exit 0 with nothing, `--limit 0` gave one."""
+    run("ingest", "--config", str(cfg), str(MAIL / "new_ticket_plain.eml"))
+    code, out, err = run("tickets", "--config", str(cfg), "--json", option, value)
+    assert code == 2 and out == ""
+    said = unboxed(err)
+    assert f"Invalid value for {option}" in said and allowed in said and "Traceback" not in err
+
+
+def test_tickets_assignee_reads_names_and_me_as_assign_does_and_team_filters(cfg: Path) -> None:
+    run("ingest", "--config", str(cfg), str(MAIL))
+    code, _, err = run("agents", "add", "bob@example.com", "--name", "Bob", "--config", str(cfg))
+    assert code == 0, err
+    code, _, err = run("run", "1", "#assign bob\n#team billing", "--config", str(cfg))
+    assert code == 0, err
+
+    def ids(*args: str) -> list[int]:
+        code, out, err = run("tickets", "--config", str(cfg), "--json", *args)
+        assert code == 0, err
+        return [t["id"] for t in json.loads(out)]
+
+    for who in ("bob", "Bob", "BOB@example.com"):
+        assert ids("--assignee", who) == [1], who
+    assert ids("--assignee", "me", "--as", "bob@example.com") == [1]
+    assert ids("--assignee", "me") == []  # the first admin has none
+    assert ids("--team", "billing") == [1]
+    assert ids("--team", "sales") == []
+    code, _, err = run("tickets", "--config", str(cfg), "--assignee", "zed")
+    assert code == 2 and "--assignee: no agent 'zed'" in unboxed(err)
 
 
 def test_show_json_has_messages_and_events_with_new_text_only(cfg: Path) -> None:

@@ -130,6 +130,7 @@ def handle(
                 "email/command_errors.txt.j2",
                 {"ticket_id": ticket.id, "errors": result.errors},
                 "receipt:error",
+                about,
             )
             return
         if result.inserted_text:
@@ -144,11 +145,10 @@ def handle(
                 "email/command_help.txt.j2",
                 {"table": help_table()},
                 "receipt:help",
+                about,
             )
     message.text = reply_text
-    public_default = (
-        notify.PUBLIC_BY_DEFAULT.get(notification.purpose, False) if notification else True
-    )
+    public_default = notify.replies_public(session, notification) if notification else True
     public = (public_default or (result is not None and result.public)) and not (
         result and result.note
     )
@@ -187,6 +187,7 @@ def handle(
             "email/receipt.txt.j2",
             {"ticket_id": target.id, "changes": result.changes, "sent": sent},
             "receipt",
+            about,
         )
     notify.after_assignment(session, rt, target, agent.email)
 

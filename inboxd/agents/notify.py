@@ -191,7 +191,9 @@ def notify_agents(
     assignee = session.get(Agent, ticket.assignee_id) if ticket.assignee_id else None
     earlier = session.exec(
         select(Ticket)
-        .where(Ticket.requester == ticket.requester, col(Ticket.id) != ticket.id)
+        # Earlier only: a reply on an old ticket once called the requester's newer one
+        # "earlier".
+        .where(Ticket.requester == ticket.requester, col(Ticket.id) < ticket.id)
         .order_by(col(Ticket.id).desc())
         .limit(3)
     ).all()
@@ -317,15 +319,30 @@ def mail_agent(
     template: str,
     context: dict[str, Any],
     purpose: str,
+    about_message_pk: int | None = None,
 ) -> None:
-    """A short mail to one agent about a ticket (errors, receipts, help, warnings)."""
+    """A short mail to one agent about a ticket (errors, receipts, help, warnings).
+
+    Each of these invites a reply (fix the line, #undo, the next command), so it carries
+    the agent's own reply token, as a notification does (SPEC §10.9): without it a
+    corrected reply would reach support@ bare and be held as unverified. `about_message_pk`
+    is the message the agent was answering, so a reply to this mail acts on it as a
+    reply to that notification would (`#split`, `#move`, public by default or not)."""
     assert ticket.id is not None
     cfg = rt.config.inboxd
     text = render(template, context, cfg.templates_dir)
     root = thread_root(rt, ticket.id)
+    agent = session.exec(select(Agent).where(Agent.email == agent_email)).first()
     headers = [
         ("From", mailbox(cfg.support_name, cfg.support_address)),
-        ("To", agent_email),
+        ("To", mailbox(agent.name, agent_email) if agent else agent_email),
+    ]
+    if agent is not None and agent.id is not None:
+        token = make_token(rt.secret_key, ticket.id, agent.id)
+        headers.append(
+            ("Reply-To", mailbox(cfg.support_name, token_address(cfg.support_address, token)))
+        )
+    headers += [
         ("Subject", f"{cfg.subject_tag.replace('{id}', str(ticket.id))} {subject}"),
         ("In-Reply-To", root),
         ("References", root),
@@ -339,6 +356,7 @@ def mail_agent(
         rcpt_to=[agent_email],
         ticket_id=ticket.id,
         purpose=purpose,
+        about_message_pk=about_message_pk,
     )
 
 
@@ -356,6 +374,16 @@ def recently_mailed(
         col(Outbound.created_at) >= utcnow() - within,
     )
     return any(email in rcpt for rcpt in session.exec(query))
+
+
+def replies_public(session: Session, mail: Outbound) -> bool:
+    """Whether an agent's reply to this mail of ours goes to the customer by default (SPEC
+    §6 "Defaults"). A notification says so by its purpose; a receipt or an error mail
+    answers as the notification did, so only one about a customer's message is public."""
+    if mail.purpose in PUBLIC_BY_DEFAULT:
+        return PUBLIC_BY_DEFAULT[mail.purpose]
+    about = session.get(Message, mail.about_message_pk) if mail.about_message_pk else None
+    return about is not None and about.direction == "in" and about.kind == "customer"
 
 
 def after_assignment(session: Session, rt: Runtime, ticket: Ticket, actor_email: str) -> None:

@@ -17,8 +17,10 @@ from sqlmodel import Session, col, func, select
 from inboxd.agents import notify
 from inboxd.models import Agent, Event, Message, Outbound, Participant, Ticket, utcnow
 from inboxd.queues.outbox import FilePart, compose, mailbox, queue_mail
+from inboxd.render import render
 from inboxd.runtime import Runtime
 from inboxd.tickets import store
+from inboxd.tickets.links import status_url
 from inboxd.tickets.tokens import make_token, token_address
 
 
@@ -81,7 +83,8 @@ def _queue_for_customers(
     if not customers:
         return False
     chain = _customer_msgids(session, ticket.id)
-    headers = [("From", mailbox(from_name, cfg.support_address)), ("To", customers[0])]
+    to = mailbox(_name_of(session, ticket.id, customers[0]), customers[0])
+    headers = [("From", mailbox(from_name, cfg.support_address)), ("To", to)]
     if customers[1:]:
         headers.append(("Cc", ", ".join(customers[1:])))
     headers.append(
@@ -96,9 +99,18 @@ def _queue_for_customers(
         )
     if purpose != "reply":
         headers.append(("Auto-Submitted", "auto-generated"))
+    # SPEC §7: every customer-facing mail carries the signed link to the status page.
+    footer = render(
+        "email/customer_footer.txt.j2",
+        {
+            "ticket_id": ticket.id,
+            "status_url": status_url(cfg.web_base_url, rt.secret_key, ticket.id),
+        },
+        cfg.templates_dir,
+    )
     queue_mail(
         session,
-        compose(headers, text, files),
+        compose(headers, text.rstrip("\n") + "\n" + footer, files),
         mail_from=cfg.support_address,
         rcpt_to=customers,
         ticket_id=ticket.id,
@@ -166,6 +178,17 @@ def _new_cc_notice(session: Session, ticket: Ticket) -> str:
         f"\n\n--\nNow also receiving this conversation: {', '.join(new)}.\n"
         "To remove someone, reply with a line: #uncc ADDRESS\n"
     )
+
+
+def _name_of(session: Session, ticket_id: int, email: str) -> str:
+    """The name the customer gave in their latest mail on the ticket ("" if none)."""
+    name = session.exec(
+        select(Message.from_name)
+        .where(Message.ticket_id == ticket_id, Message.from_email == email)
+        .where(Message.direction == "in", Message.from_name != "")
+        .order_by(col(Message.id).desc())
+    ).first()
+    return name or ""
 
 
 def _customer_side(session: Session, ticket: Ticket) -> list[str]:

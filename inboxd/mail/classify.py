@@ -34,7 +34,24 @@ _SIGNALS: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ("return-path", re.compile(r"^\s*<\s*>\s*$"), "bounce"),
     ("content-type", re.compile(r"multipart/report", re.I), "bounce"),
 )
-_SIGNAL_HEADERS = frozenset(header for header, _, _ in _SIGNALS)
+_SIGNAL_HEADERS = frozenset(header for header, _, _ in _SIGNALS) | {"x-mailer"}
+# Responders that name themselves but set none of the headers above.
+_RESPONDER_MAILER = re.compile(r"^\s*(vacation|autoresponder|auto-?reply|out of office)\b", re.I)
+# What mail clients and servers put before the subject of an out-of-office or automatic
+# reply, in our customers' languages: Outlook and Exchange ("Automatic reply:",
+# "Automatische Antwort:", "Réponse automatique :", "自动回复："), Lotus and older
+# Exchange ("Out of Office AutoReply:", "Abwesenheitsnotiz:"), and the rest. Only as the
+# start of the subject and followed by a colon (or alone), so that a customer writing
+# "Out of office hours support?" is still a customer.
+_AUTO_SUBJECT = re.compile(
+    r"^\s*(automatic reply|auto[- ]?reply|auto[- ]?response|autoreply|out of (the )?office"
+    r"( autoreply| reply)?|automatische antwort|abwesenheitsnotiz|"
+    r"r[ée]ponse automatique|respuesta autom[áa]tica|fuera de la oficina|"
+    r"risposta automatica|resposta autom[áa]tica|automatisch antwoord|"
+    r"自动回复|自動回覆|自動回复|自动答复|不在办公室|自動応答|自動返信|不在通知)"
+    r"\s*([:：]|$)",
+    re.I,
+)
 _DAEMON_SENDER = re.compile(r"^(mailer-daemon|postmaster|mail-daemon|mailerdaemon)@", re.I)
 
 
@@ -66,6 +83,13 @@ def classify(msg: ParsedMessage, agent_emails: frozenset[str]) -> Classification
                 signals.append(f"{header}: {value[:60]}")
                 kinds.append(kind)
                 break
+    mailer = next((v for v in present.get("x-mailer", ()) if _RESPONDER_MAILER.search(v)), None)
+    if mailer is not None:
+        signals.append(f"x-mailer: {mailer[:60]}")
+        kinds.append("auto")
+    if _AUTO_SUBJECT.search(msg.subject or ""):
+        signals.append(f"subject: {msg.subject[:60]}")
+        kinds.append("auto")
     sender = msg.sender.email if msg.sender else ""
     if _DAEMON_SENDER.match(sender):
         signals.append(f"from: {sender}")

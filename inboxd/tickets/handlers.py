@@ -24,7 +24,7 @@ from inboxd.models import (
 )
 from inboxd.tickets import actions
 from inboxd.tickets.blocks import Actor, Block, CommandError
-from inboxd.tickets.queries import get_ticket
+from inboxd.tickets.queries import get_ticket, match_agent
 from inboxd.tickets.store import open_ticket, record_event
 from inboxd.tickets.undo import undo_last_block
 
@@ -55,15 +55,7 @@ def find_agent(session: Session, who: str, actor: Actor) -> Agent | None:
     who = who.strip()
     if who.lower() == "me":
         return session.get(Agent, actor.agent_id) if actor.agent_id else None
-    agents = session.exec(select(Agent).where(Agent.active)).all()
-    by_email = [a for a in agents if a.email == who.lower()]
-    if by_email:
-        return by_email[0]
-    by_name = [a for a in agents if a.name.lower() == who.lower()]
-    if len(by_name) == 1:
-        return by_name[0]
-    by_local = [a for a in agents if a.email.split("@")[0] == who.lower()]
-    return by_local[0] if len(by_local) == 1 else None
+    return match_agent(session.exec(select(Agent).where(Agent.active)).all(), who)
 
 
 def status_parse(block: Block, args: tuple[str, ...]) -> str:

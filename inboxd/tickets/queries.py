@@ -6,6 +6,7 @@ and `GET /api/v1/tickets/{id}` can never disagree about its shape.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -13,9 +14,11 @@ from typing import Any
 from sqlalchemy import Integer, column, func, or_, table, union
 from sqlmodel import Session, col, select
 
-from inboxd.errors import NotFound
+from inboxd.errors import InvalidValue, NotFound
 from inboxd.models import (
     MAX_TICKET_ID,
+    PRIORITIES,
+    STATUSES,
     Agent,
     Attachment,
     Event,
@@ -48,6 +51,75 @@ class TicketFilter:
     offset: int = 0
     due: str | None = None  # "any": has an SLA deadline; "overdue": past it (DUE_FILTERS)
     now: datetime | None = None  # for "overdue"; the caller's clock
+
+
+def match_agent(agents: Sequence[Agent], who: str) -> Agent | None:
+    """The agent `who` names, as `#assign WHO` reads it: an email, else a name or the part
+    before the @ that only one of them has. None when nobody (or more than one) matches."""
+    who = who.strip().lower()
+    for agent in agents:
+        if agent.email == who:
+            return agent
+    by_name = [a for a in agents if a.name.lower() == who]
+    if len(by_name) == 1:
+        return by_name[0]
+    by_local = [a for a in agents if a.email.split("@")[0] == who]
+    return by_local[0] if len(by_local) == 1 else None
+
+
+def checked_filter(session: Session, flt: TicketFilter, me: str | None = None) -> TicketFilter:
+    """The filter as typed by a person, checked (checked_values) and with `assignee` read
+    as `#assign` reads it (an email, a name, `me`, or none) and turned into an email. `me`
+    is the acting agent's email. Raises InvalidValue naming the field."""
+    flt = checked_values(flt)
+    if flt.assignee:
+        flt = replace(flt, assignee=_assignee_email(session, flt.assignee, me))
+    return flt
+
+
+def checked_values(flt: TicketFilter) -> TicketFilter:
+    """The filter's values checked without a database (SPEC §4: an unknown value is
+    refused with the allowed ones, never answered with an empty list), lowercased."""
+    text: dict[str, Any] = {
+        k: v.replace("\x00", "").strip() for k, v in vars(flt).items() if isinstance(v, str)
+    }
+    flt = replace(flt, **text)
+    changes: dict[str, Any] = {}
+    for field, allowed in (
+        ("status", STATUSES),
+        ("priority", PRIORITIES),
+        ("sort", SORTS),
+        ("due", DUE_FILTERS),
+    ):
+        value = getattr(flt, field)
+        if value is None or value == "":
+            changes[field] = None if field != "sort" else "updated"
+            continue
+        if value.lower() not in allowed:
+            raise InvalidValue(field, f"expected one of {', '.join(allowed)}, not {value!r}")
+        changes[field] = value.lower()
+    if flt.limit < 1:
+        raise InvalidValue("limit", f"expected a number of tickets from 1 up, not {flt.limit}")
+    if flt.team is not None:
+        changes["team"] = flt.team.lower() or None
+    return replace(flt, **changes)
+
+
+def _assignee_email(session: Session, who: str, me: str | None) -> str:
+    if who.lower() == "none":
+        return "none"
+    if who.lower() == "me":
+        if me is None:
+            raise InvalidValue("assignee", "'me' needs an acting agent")
+        return me
+    agents = list(session.exec(select(Agent).order_by(col(Agent.id))))
+    # Active agents first; a removed agent's tickets can still be listed by their address.
+    agent = match_agent([a for a in agents if a.active], who) or match_agent(agents, who)
+    if agent is None:
+        raise InvalidValue(
+            "assignee", f"no agent {who!r}: expected an agent's email or name, me, or none"
+        )
+    return agent.email
 
 
 def iso(value: datetime | None) -> str | None:

@@ -9,6 +9,7 @@ never by the sender's filename; they can always be rebuilt from the raw message.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import tempfile
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from sqlalchemy.orm import ORMExecuteState, make_transient_to_detached
 from sqlmodel import Session, select
 
 from inboxd.mail.parse import ParsedAttachment
+from inboxd.mail.peek import peek
 from inboxd.models import (
     Attachment,
     Event,
@@ -36,6 +38,8 @@ from inboxd.models import (
     Ticket,
     utcnow,
 )
+
+log = logging.getLogger(__name__)
 
 
 def sha256_hex(data: bytes) -> str:
@@ -319,7 +323,16 @@ def _write_once(path: Path, data: bytes) -> None:
 
 
 def quarantine(session: Session, digest: str, source: str, reason: str) -> Quarantine:
-    """Record that a stored raw message could not be processed, and why."""
+    """Record that a stored raw message could not be processed, and why; one log line
+    says so, with the sender and subject the admin will see in `inboxd quarantine`."""
+    seen = peek(load_raw(session, digest) or b"")
+    log.warning(
+        "quarantined %s from %s, subject %r: %s",
+        source or digest[:12],
+        seen.sender or "(no sender)",
+        seen.subject,
+        reason,
+    )
     existing = session.exec(
         select(Quarantine).where(Quarantine.raw_sha256 == digest, Quarantine.released_at == None)  # noqa: E711
     ).first()

@@ -17,6 +17,7 @@ from inboxd.models import (
 )
 from inboxd.tickets import actions
 from inboxd.tickets.blocks import Actor, CommandError
+from inboxd.tickets.store import record_event
 
 # Event type -> how to put the old value back. Merges, splits and moves are not undone
 # by #undo: they move messages that others may have answered since.
@@ -32,6 +33,7 @@ _REVERSIBLE = {
     "cc_added",
     "cc_removed",
     "sla_requested",  # nothing to put back
+    "undo",  # the marker below: undoing an #undo puts back what it reverted
 }
 
 
@@ -83,5 +85,9 @@ def undo_last_block(
             actions.remove_cc(session, ticket, new, who, block_id)
         elif event.type == "cc_removed" and old:
             actions.add_cc(session, ticket, old, who, block_id)
-        done.append(f"undone {event.type}: {old or '-'} -> {new or '-'}")
+        if event.type != "undo":
+            # What the undo does now: from the block's new value back to its old one.
+            done.append(f"undone {event.type}: {new or '-'} -> {old or '-'}")
+    # The history reads this block's changes as "undone: …" (tickets/history.py).
+    record_event(session, ticket, who, "undo", None, last.block, block=block_id)
     return done

@@ -3,7 +3,7 @@ calls the same core functions as the CLI (queries, operations), with the same JS
 
 Authentication is `Authorization: Bearer TOKEN` with a token from `inboxd agents token`;
 the token's agent is the actor of everything done through it. Errors are JSON objects
-with a `detail` message, never a traceback.
+of one shape (ErrorOut: a `detail` sentence and the refused `errors`), never a traceback.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from inboxd.agents import directory, operations
 from inboxd.db import session_scope
+from inboxd.errors import InvalidValue
 from inboxd.models import MAX_TICKET_ID, utcnow
 from inboxd.runtime import Runtime
 from inboxd.tickets import queries
@@ -32,10 +33,26 @@ class ReplyIn(BaseModel):
     note: bool = Field(default=False, description="An internal note instead of a public reply.")
 
 
-class ErrorOut(BaseModel):
-    """Every error: a message, or (422) the lines or fields that were refused."""
+class ErrorItem(BaseModel):
+    """One refused thing: a field of the request, or a line of a command block."""
 
-    detail: Any = Field(description="What went wrong.")
+    field: str | None = Field(default=None, description="e.g. query.status, body.text")
+    line: str | None = Field(default=None, description="The command line refused")
+    error: str = Field(description="Why, with the allowed values where there is a list")
+
+
+class ErrorOut(BaseModel):
+    """Every error has this one shape: a sentence, and for 422 each refused field or line."""
+
+    detail: str = Field(description="What went wrong.")
+    errors: list[ErrorItem] = Field(default_factory=list)
+
+
+def error_body(detail: str, errors: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    """An ErrorOut as JSON (app.py answers every error under /api with it)."""
+    return ErrorOut(detail=detail, errors=[ErrorItem(**e) for e in errors or []]).model_dump(
+        exclude_none=True
+    )
 
 
 _BEARER = HTTPBearer(auto_error=False, description="A token from `inboxd agents token EMAIL`.")
@@ -70,7 +87,7 @@ def build_router(rt: Runtime) -> APIRouter:
 
     @router.get("/tickets", summary="List tickets, newest activity first")
     def list_tickets(
-        _: Agent,
+        email: Agent,
         status: str | None = None,
         assignee: Annotated[str | None, Query(description="An agent, or none")] = None,
         priority: str | None = None,
@@ -88,6 +105,11 @@ def build_router(rt: Runtime) -> APIRouter:
             status, assignee, priority, tag, requester, limit, team, q, sort, offset
         )
         with session_scope(rt.engine) as session:
+            try:
+                flt = queries.checked_filter(session, flt, email)
+            except InvalidValue as exc:
+                refused = [{"field": f"query.{exc.field}", "error": exc.reason}]
+                raise HTTPException(422, error_body(str(exc), refused)) from None
             return queries.tickets_json(session, queries.list_tickets(session, flt))
 
     @router.get("/tickets/{ticket_id}", summary="One ticket with its messages and events")
@@ -100,8 +122,9 @@ def build_router(rt: Runtime) -> APIRouter:
         try:
             outcome = operations.run_commands(rt, ticket_id, body.commands, email, "api")
         except operations.InvalidCommands as exc:
+            refused = [{"line": line, "error": why} for line, why in exc.errors]
             raise HTTPException(
-                422, {"errors": [{"line": line, "error": why} for line, why in exc.errors]}
+                422, error_body("commands refused; nothing was applied", refused)
             ) from None
         return outcome.ticket
 

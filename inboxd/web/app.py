@@ -6,7 +6,6 @@ and Prometheus metrics.
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -14,7 +13,7 @@ from sqlalchemy import text
 from starlette.exceptions import HTTPException
 
 from inboxd import __version__
-from inboxd.errors import InboxdError, NotFound
+from inboxd.errors import InboxdError, InvalidValue, NotFound
 from inboxd.metrics import Metrics
 from inboxd.render import BUNDLED
 from inboxd.runtime import Runtime
@@ -62,16 +61,23 @@ def create_app(rt: Runtime, metrics: Metrics, wake: views.Wakeups | None = None)
 
 
 def _errors(app: FastAPI, rt: Runtime) -> None:
-    """Errors as JSON under /api, as a page elsewhere; never a traceback."""
+    """Errors as JSON of one shape under /api (api.ErrorOut), as a page elsewhere; never a
+    traceback."""
 
-    def answer(request: Request, status: int, message: str) -> Response:
+    def answer(
+        request: Request, status: int, message: str, errors: list[dict[str, str]] | None = None
+    ) -> Response:
         if request.url.path.startswith("/api/"):
-            return JSONResponse({"detail": message}, status_code=status)
+            return JSONResponse(api.error_body(message, errors), status_code=status)
         return views.page(request, rt, "error.html", status, message=message)
 
     @app.exception_handler(NotFound)
     async def not_found(request: Request, exc: NotFound) -> Response:
         return answer(request, 404, str(exc))
+
+    @app.exception_handler(InvalidValue)
+    async def invalid_value(request: Request, exc: InvalidValue) -> Response:
+        return answer(request, 422, str(exc), [{"field": exc.field, "error": exc.reason}])
 
     @app.exception_handler(InboxdError)
     async def refused(request: Request, exc: InboxdError) -> Response:
@@ -80,7 +86,9 @@ def _errors(app: FastAPI, rt: Runtime) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
         if request.url.path.startswith("/api/"):
-            return await http_exception_handler(request, exc)
+            # api.py raises with a whole ErrorOut (a refused block); the rest is a sentence.
+            body = exc.detail if isinstance(exc.detail, dict) else api.error_body(str(exc.detail))
+            return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
         return answer(request, exc.status_code, str(exc.detail))
 
     @app.exception_handler(RequestValidationError)
@@ -88,11 +96,17 @@ def _errors(app: FastAPI, rt: Runtime) -> None:
         if request.url.path.startswith("/api/"):
             # The offending input is not echoed back: it may be huge, or not even
             # encodable (a lone surrogate in the JSON).
-            detail = [
-                {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type")}
+            refused = [
+                {
+                    "field": ".".join(str(part) for part in e.get("loc", ())),
+                    "error": str(e.get("msg", "")),
+                }
                 for e in exc.errors()
             ]
-            return JSONResponse({"detail": detail}, status_code=422)
+            first = refused[0] if refused else {"field": "", "error": "invalid request"}
+            return answer(
+                request, 422, f"invalid request: {first['field']}: {first['error']}", refused
+            )
         problems = "; ".join(str(e.get("msg", "")) for e in exc.errors()[:3])
         if any("csrf" in str(e.get("loc", "")) for e in exc.errors()):
             return answer(request, 403, "refused: the form's security token is missing")

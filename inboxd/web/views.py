@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import tzinfo
 from typing import Annotated, Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Path, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -22,7 +24,7 @@ from inboxd.errors import InboxdError, NotFound
 from inboxd.models import MAX_ROW_ID, PRIORITIES, STATUSES, Attachment, Message, utcnow
 from inboxd.render import environment
 from inboxd.runtime import Runtime
-from inboxd.tickets import queries
+from inboxd.tickets import history, queries
 from inboxd.tickets.store import attachment_path
 from inboxd.web import signin
 from inboxd.web.sanitize import clean_html
@@ -64,6 +66,16 @@ class Wakeups:
 
 class NotSignedIn(Exception):
     """Raised by a page for agents when nobody is signed in: sends them to sign in."""
+
+
+def reading_zone(rt: Runtime) -> tzinfo:
+    """The zone the web shows times in: the team's, as its first business calendar says
+    (SPEC §10.1), else UTC. The page carries the UTC instant in <time datetime>."""
+    calendars = rt.config.calendars
+    try:
+        return ZoneInfo(calendars[0].timezone) if calendars else ZoneInfo("UTC")
+    except (ValueError, ZoneInfoNotFoundError):  # the calendars check it; never a 500 here
+        return ZoneInfo("UTC")
 
 
 def safe_next(value: str | None) -> str:
@@ -263,7 +275,7 @@ def build_router(rt: Runtime, wake: Wakeups) -> APIRouter:
             data = queries.ticket_json(session, ticket)
             sla = sla_json(session, rt, ticket, utcnow())
             messages = [_message_view(session, m) for m in queries.messages_of(session, ticket_id)]
-            events = queries.events_of(session, ticket_id)
+            events = history.history(session, ticket_id, reading_zone(rt))
             others = [
                 t
                 for t in queries.list_tickets(
