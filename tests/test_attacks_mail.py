@@ -58,9 +58,11 @@ def tickets(rt: Runtime) -> int:
 def out_of_office(to_agent: str, subject: str) -> bytes:
     """What a badly set-up responder sends back: no Auto-Submitted, no threading headers,
     a new Message-ID, to support@ afresh (it answers the From: of what it received)."""
+    # No "Out of office:" prefix either: mail/classify.py knows those (issue 16), and the
+    # loop breaker must hold what nothing about the mail gives away.
     return mail(
         sender=f"Agent <{to_agent}>",
-        subject=f"Out of office: {subject}",
+        subject=f"{subject} (I am away)",
         body="I am out of the office until Monday 7 December and read no mail.\n",
     )
 

@@ -71,8 +71,11 @@ def test_a_quarantine_is_a_warning_naming_the_reason(tmp_path: Path) -> None:
     rt = runtime(tmp_path)
     pipeline.ingest(rt, b"\x00\xff not a mail at all", "file:junk.eml")
     text = logs.log_file(rt.config).read_text(encoding="utf-8")  # type: ignore[union-attr]
-    [line] = [line for line in text.splitlines() if "file:junk.eml" in line]
-    assert " WARNING inboxd.pipeline: " in line and "quarantined, ticket None" in line
+    [warning] = [line for line in text.splitlines() if " WARNING " in line]
+    assert "inboxd.tickets.store: quarantined file:junk.eml from (no sender)" in warning
+    assert "no header fields" in warning
+    [received] = [line for line in text.splitlines() if " INFO inboxd.pipeline: " in line]
+    assert "file:junk.eml: quarantined, ticket None" in received
 
 
 def test_a_command_block_applied_or_refused_is_one_line(tmp_path: Path) -> None:

@@ -166,12 +166,11 @@ def arm(session: Session, rt: Runtime, ticket_ids: set[int]) -> None:
         solve = session.get(Event, solve_id)
         assert solve is not None
         at = solve.at if solve.at.tzinfo else solve.at.replace(tzinfo=UTC)
-        if row is None:
-            session.add(
-                RuleDue(
-                    ticket_id=ticket_id, rule=SURVEY, since_event_id=solve_id, due_at=at + after
-                )
-            )
+        if row is None:  # another daemon may insert it at the same moment
+            insert_once(session, RuleDue, {
+                "ticket_id": ticket_id, "rule": SURVEY,
+                "since_event_id": solve_id, "due_at": at + after,
+            })  # fmt: skip
         else:
             row.since_event_id, row.due_at = solve_id, at + after
     session.flush()

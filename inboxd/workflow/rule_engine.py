@@ -153,12 +153,11 @@ def arm(session: Session, rt: Runtime, ticket_ids: set[int]) -> None:
                     session.delete(row)
                 continue
             due = rule.due(_aware(since.at))
-            if row is None:
-                session.add(
-                    RuleDue(
-                        ticket_id=ticket_id, rule=rule.name, since_event_id=since.id, due_at=due
-                    )
-                )
+            if row is None:  # another daemon may insert it at the same moment
+                insert_once(session, RuleDue, {
+                    "ticket_id": ticket_id, "rule": rule.name,
+                    "since_event_id": since.id, "due_at": due,
+                })  # fmt: skip
             else:
                 row.since_event_id, row.due_at = since.id, due
     session.flush()

@@ -143,8 +143,10 @@ def _store_due(
             session.delete(row)
         return
     if row is None:
-        row = SlaDue(ticket_id=ticket_id)
-        session.add(row)
+        # Two daemons may store the same ticket's row at once: insert-or-nothing, then update.
+        insert_once(session, SlaDue, {"ticket_id": ticket_id, "computed_at": now})
+        row = session.get(SlaDue, ticket_id)
+        assert row is not None
     row.policy = policy.name
     row.zone = policy.zone
     row.next_at = upcoming[0] if upcoming else None
