@@ -231,6 +231,21 @@ def test_business_time_goes_through_the_calendar_it_is_given() -> None:
     assert (first["business_median_minutes"], first["business_p90_minutes"]) == (30.0, 54.0)
 
 
+def test_a_weekend_counts_nothing_in_the_business_time_of_a_real_calendar() -> None:
+    from inboxd.workflow.calendars import parse_calendar
+
+    office = parse_calendar("office", "UTC", {"mon-fri": ["09:00-17:00"]})
+
+    def clock(start: datetime, end: datetime) -> float:
+        return office.between(start, end).total_seconds() / 60
+
+    # Opened Friday 16:00, answered Monday 10:00: 66 hours of calendar time, 2 of business.
+    friday = ticket(20, at(4, 16), ("reply", at(7, 10), ALICE))
+    period = periods.Period(START, START + timedelta(days=14))
+    first = reports.compute([friday], period, business=clock)["figures"]["first_reply"]
+    assert (first["median_minutes"], first["business_median_minutes"]) == (66 * 60, 120.0)
+
+
 def test_every_figure_carries_its_definition() -> None:
     for name, value in figures(week()).items():
         assert value["definition"], name
