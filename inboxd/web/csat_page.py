@@ -23,6 +23,7 @@ from inboxd.models import Event, Message, Ticket
 from inboxd.runtime import Runtime
 from inboxd.tickets import links, store
 from inboxd.web.security import check_form, page_nonce, page_nonce_age
+from inboxd.web.status_page import unknown_link
 from inboxd.web.views import page
 from inboxd.workflow import csat
 
@@ -151,11 +152,6 @@ def _suspect(rt: Runtime, ticket_id: int, why: str) -> None:
 
 
 def _unknown(request: Request, rt: Runtime) -> Response:
-    return page(
-        request,
-        rt,
-        "error.html",
-        404,
-        agent=None,
-        message="This survey link is not valid, or no survey was sent for this request.",
+    return unknown_link(
+        request, rt, "This survey link is not valid, or no survey was sent for this request."
     )

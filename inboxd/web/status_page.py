@@ -106,15 +106,16 @@ def build_router(rt: Runtime, wake: Wakeups) -> APIRouter:
     return router
 
 
-def _unknown(request: Request, rt: Runtime) -> Response:
-    return page(
-        request,
-        rt,
-        "error.html",
-        404,
-        agent=None,
-        message="This link is not valid. Use the link in the latest mail about your request.",
-    )
+def _unknown(
+    request: Request,
+    rt: Runtime,
+    message: str = "This link is not valid. Use the link in the latest mail about your request.",
+) -> Response:
+    """The 404 page of a customer's link (status page, survey)."""
+    return page(request, rt, "error.html", 404, agent=None, message=message)
+
+
+unknown_link = _unknown
 
 
 def _public_view(message: Message, agents: list[Agent], support_address: str) -> dict[str, Any]:

@@ -210,7 +210,6 @@ def _not_surveyed(session: Session, rt: Runtime, ticket: Ticket, now: datetime) 
     assert ticket.id is not None
     if ticket.status != "solved" or ticket.merged_into is not None or ticket.spam:
         return "no longer solved"
-    kinds = set(session.exec(select(Message.kind).where(Message.ticket_id == ticket.id)))
     from_requester = session.exec(
         select(Message.kind).where(
             Message.ticket_id == ticket.id, Message.from_email == ticket.requester
@@ -221,7 +220,7 @@ def _not_surveyed(session: Session, rt: Runtime, ticket: Ticket, now: datetime) 
     replied = session.exec(
         select(Event.id).where(Event.ticket_id == ticket.id, Event.type == "reply")
     ).first()
-    if replied is None or "reply" not in kinds:
+    if replied is None:
         return "no public agent reply"
     days = rt.config.csat.min_days_between
     if days:

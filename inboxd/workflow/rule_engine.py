@@ -33,6 +33,7 @@ from inboxd.runtime import Runtime
 from inboxd.tickets.blocks import Actor
 from inboxd.tickets.commands import run_block
 from inboxd.tickets.store import insert_once, record_event
+from inboxd.workflow import sla_clock
 from inboxd.workflow.conditions import Facts
 from inboxd.workflow.rules import MAX_DEPTH, Rule, event_names, load_rules
 from inboxd.workflow.ticket_facts import facts_for
@@ -272,10 +273,7 @@ def _tell_admins(
         and now - datetime.fromisoformat(row.value) < REFUSAL_MAIL_EVERY
     ):
         return
-    if row is None:
-        insert_once(session, ClockState, {"key": key, "value": now.isoformat()})
-    else:
-        row.value = now.isoformat()
+    sla_clock.set_state(session, key, now.isoformat())
     admins = session.exec(select(Agent).where(Agent.active, Agent.role == "admin")).all()
     for admin in admins:
         notify.mail_agent(

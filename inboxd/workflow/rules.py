@@ -19,7 +19,7 @@ from inboxd.tickets.blocks import CommandError
 from inboxd.tickets.commands import resolve
 from inboxd.workflow.calendars import Calendar
 from inboxd.workflow.conditions import Condition, Facts, parse_all
-from inboxd.workflow.sla import service_levels
+from inboxd.workflow.sla import once_per_config, service_levels
 
 MAX_DEPTH = 5  # a chain of rule firings stops here (SPEC §10.3)
 
@@ -58,14 +58,9 @@ class Rule:
         return self.calendar.add(since_at, self.after)
 
 
-_loaded: dict[int, tuple[Config, tuple[Rule, ...]]] = {}
-
-
+@once_per_config
 def load_rules(cfg: Config) -> tuple[Rule, ...]:
     """The config's rules, checked once; ConfigError names the rule, the key, the problem."""
-    hit = _loaded.get(id(cfg))
-    if hit is not None and hit[0] is cfg:
-        return hit[1]
     calendars = service_levels(cfg).calendars
     rules = []
     seen: set[str] = set()
@@ -74,9 +69,7 @@ def load_rules(cfg: Config) -> tuple[Rule, ...]:
             raise ConfigError(f"{cfg.source}: [[rules]] {entry.name!r} is defined twice")
         seen.add(entry.name)
         rules.append(_rule(cfg, entry, calendars))
-    out = tuple(rules)
-    _loaded[id(cfg)] = (cfg, out)
-    return out
+    return tuple(rules)
 
 
 def _rule(cfg: Config, entry: RuleEntry, calendars: dict[str, Calendar]) -> Rule:

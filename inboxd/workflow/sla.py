@@ -11,9 +11,10 @@ message after a public reply → the next public reply; one cycle per wait) and
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from inboxd.config import Config, SlaEntry
 from inboxd.errors import ConfigError
@@ -59,15 +60,26 @@ class ServiceLevels:
         return next((p for p in self.policies if all_hold(p.conditions, facts)), None)
 
 
-_loaded: dict[int, tuple[Config, ServiceLevels]] = {}
+T = TypeVar("T")
 
 
+def once_per_config(build: Callable[[Config], T]) -> Callable[[Config], T]:
+    """`build(cfg)` computed once per Config object (configs are frozen, not hashable)."""
+    done: dict[int, tuple[Config, T]] = {}
+
+    def cached(cfg: Config) -> T:
+        hit = done.get(id(cfg))
+        if hit is None or hit[0] is not cfg:
+            hit = done[id(cfg)] = (cfg, build(cfg))
+        return hit[1]
+
+    return cached
+
+
+@once_per_config
 def service_levels(cfg: Config) -> ServiceLevels:
     """`[[calendars]]` and `[[sla]]` of a config, built once per config; ConfigError names
     the entry and key that are wrong."""
-    hit = _loaded.get(id(cfg))
-    if hit is not None and hit[0] is cfg:
-        return hit[1]
     calendars: dict[str, Calendar] = {}
     for entry in cfg.calendars:
         if entry.name in calendars:
@@ -87,9 +99,7 @@ def service_levels(cfg: Config) -> ServiceLevels:
     names = [p.name for p in policies]
     if dup := next((n for n in names if names.count(n) > 1), None):
         raise ConfigError(f"{cfg.source}: [[sla]] {dup!r} is defined twice")
-    levels = ServiceLevels(calendars, policies)
-    _loaded[id(cfg)] = (cfg, levels)
-    return levels
+    return ServiceLevels(calendars, policies)
 
 
 def _policy(cfg: Config, entry: SlaEntry, calendars: dict[str, Calendar]) -> Policy:
