@@ -42,6 +42,12 @@ class Agent(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     api_token_hash: str | None = Field(default=None, max_length=64, index=True)
     receipts: bool = False
+    # Which new-ticket and reply notifications reach this agent (SPEC §10.9):
+    # all | team | assigned | none.
+    notify: str = Field(default="all", max_length=16)
+    # The language of the mail inboxd sends this agent ("" = English, SPEC §10.8).
+    language: str = Field(default="", max_length=16)
+    signature: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
 
 
 _LIVE = sql_text("merged_into IS NULL")
@@ -96,6 +102,10 @@ class Ticket(SQLModel, table=True):
     followup_of: int | None = Field(default=None, foreign_key="ticket.id")
     spam: bool = False
     due_at: datetime | None = Field(default=None, index=True)
+    # How the request reached support (email, phone, web, api, …) and, for a ticket an
+    # agent opened on a customer's behalf, that agent's address (SPEC §10.7).
+    channel: str = Field(default="email", max_length=16)
+    submitter: str = Field(default="", max_length=320)
 
 
 class TicketTag(SQLModel, table=True):
@@ -392,3 +402,47 @@ class RuleFiring(SQLModel, table=True):
     key: str = Field(primary_key=True, max_length=64)
     outcome: str = Field(max_length=16)  # fired | refused | skipped
     at: datetime = Field(default_factory=utcnow)
+
+
+class Customer(SQLModel, table=True):
+    """A person who writes to support, whichever of their addresses they write from
+    (SPEC §10.7). A profile merged into another keeps its row (`merged_into`), so an
+    unmerge can restore it exactly."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    organization: str | None = Field(default=None, max_length=200, index=True)
+    # A language tag such as en, zh-Hans, zh-Hant, ja, de (SPEC §10.8); None = unknown.
+    language: str | None = Field(default=None, max_length=16)
+    language_source: str = Field(default="", max_length=16)  # detected | agent | ""
+    notes: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    merged_into: int | None = Field(default=None, foreign_key="customer.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class CustomerAddress(SQLModel, table=True):
+    """One address of a customer; position 0 is the primary one."""
+
+    __tablename__ = "customer_address"
+
+    email: str = Field(primary_key=True, max_length=320)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    position: int = 0
+    added_at: datetime = Field(default_factory=utcnow)
+
+
+class CustomerMerge(SQLModel, table=True):
+    """A merge of one profile into another, with what it moved, so `unmerge` is exact."""
+
+    __tablename__ = "customer_merge"
+
+    id: int | None = Field(default=None, primary_key=True)
+    into_id: int = Field(foreign_key="customer.id", index=True)
+    from_id: int = Field(foreign_key="customer.id", index=True)
+    # What moved and what the absorbed profile held, to put back on unmerge.
+    moved: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    actor: str = Field(default="", max_length=320)
+    at: datetime = Field(default_factory=utcnow)
+    undone_at: datetime | None = None
+    undone_by: str = Field(default="", max_length=320)
