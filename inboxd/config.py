@@ -172,6 +172,23 @@ class WebSection(_Section):
     port: Port = 8025
 
 
+class MetricsSection(_Section):
+    """Where /metrics and /healthz are served, and who may read /metrics.
+
+    By default both are routes of the web listener and /metrics is open to whoever can
+    reach that port. A host of their own keeps them off a web port that faces agents; a
+    token keeps the numbers (queue depths, senders' counts) from anyone without it."""
+
+    host: str = ""  # "" = on [web]'s listener; else a listener of their own on host:port
+    port: ListenPort = 9108
+    token: str = ""  # if set, /metrics needs "Authorization: Bearer TOKEN"
+    token_file: str = ""  # or the token is this file's first line (keeps it out of the config)
+
+    @property
+    def own_listener(self) -> bool:
+        return bool(self.host)
+
+
 class LogSection(_Section):
     """Where log lines go (inboxd/daemon/logs.py)."""
 
@@ -353,6 +370,7 @@ class Config(_Section):
     imap: ImapSection = ImapSection()
     outbound: OutboundSection = OutboundSection()
     web: WebSection = WebSection()
+    metrics: MetricsSection = MetricsSection()
     log: LogSection = LogSection()
     agents: tuple[AgentEntry, ...] = ()
     trust: TrustSection = TrustSection()
@@ -373,6 +391,21 @@ class Config(_Section):
     @property
     def data_dir(self) -> Path:
         return self.path(self.inboxd.data_dir)
+
+    def metrics_token(self) -> str:
+        """The token /metrics asks for ("" = none): `[metrics] token`, or the first line
+        of `token_file`; a file that cannot be read, or is empty, is a ConfigError."""
+        if not self.metrics.token_file:
+            return self.metrics.token
+        path = self.path(self.metrics.token_file)
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise ConfigError(f"[metrics] token_file {path}: cannot read: {exc.strerror}") from None
+        token = lines[0].strip() if lines else ""
+        if not token:
+            raise ConfigError(f"[metrics] token_file {path}: the file is empty")
+        return token
 
     @property
     def database_url(self) -> str:

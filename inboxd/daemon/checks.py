@@ -7,6 +7,7 @@ try. Nothing here changes anything (the database check connects but does not mig
 from __future__ import annotations
 
 import errno
+import ipaddress
 import json
 import shutil
 import smtplib
@@ -44,6 +45,9 @@ def run_checks(cfg: Config) -> Iterator[CheckLine]:
         yield _listen_port(cfg, cfg.smtp.host, cfg.smtp.port, "smtp listener")
     if cfg.web.enabled:
         yield _listen_port(cfg, cfg.web.host, cfg.web.port, "web")
+    if cfg.metrics.own_listener:
+        yield _listen_port(cfg, cfg.metrics.host, cfg.metrics.port, "metrics listener")
+    yield _metrics_access(cfg)
     if cfg.imap.enabled:
         yield _imap(cfg)
     if cfg.outbound.mode == "smtp":
@@ -53,6 +57,40 @@ def run_checks(cfg: Config) -> Iterator[CheckLine]:
             "outbound", True, f"file mode: mail is written to {cfg.data_dir / 'outbox'}"
         )
     yield agent_trust(cfg)
+
+
+def _metrics_access(cfg: Config) -> CheckLine:
+    """Who can read /metrics: a WARN when anybody who reaches a non-loopback port can."""
+    try:
+        token = cfg.metrics_token()
+    except InboxdError as exc:
+        return CheckLine("metrics", False, str(exc), "fix or remove [metrics] token_file")
+    if cfg.metrics.own_listener:
+        where = f"{cfg.metrics.host}:{cfg.metrics.port}"
+        host = cfg.metrics.host
+    elif cfg.web.enabled:
+        where = f"the web listener {cfg.web.host}:{cfg.web.port}"
+        host = cfg.web.host
+    else:
+        return CheckLine("metrics", True, "not served ([web] disabled, no [metrics] host)")
+    if token:
+        return CheckLine("metrics", True, f"/metrics on {where}, bearer token required")
+    if _loopback(host):
+        return CheckLine("metrics", True, f"/metrics on {where} (loopback only), no token")
+    return CheckLine(
+        "metrics",
+        True,
+        f"/metrics on {where} is open to anyone who can reach it",
+        'set [metrics] token (or token_file), or [metrics] host = "127.0.0.1"',
+        warn=True,
+    )
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def agent_trust(cfg: Config) -> CheckLine:
@@ -158,7 +196,7 @@ class BusyPort:
 def busy_port(cfg: Config, host: str, port: int) -> BusyPort | None:
     """None if inboxd could listen on host:port now; else who holds it.
 
-    A running inboxd is recognised by its web app's /healthz (on `[web]`), and on the
+    A running inboxd is recognised by its /healthz (on `[web]` or `[metrics]`), and on the
     SMTP port by the `inboxd` in its greeting, so `inboxd check` beside a running daemon
     is green and a second `inboxd serve` says why it cannot start."""
     if port == 0:
@@ -174,23 +212,42 @@ def busy_port(cfg: Config, host: str, port: int) -> BusyPort | None:
                 return BusyPort(exc.strerror or str(exc))
         else:
             return None
-    if (host, port) != (cfg.web.host, cfg.web.port) and not _smtp_greets_as_inboxd(host, port):
-        return BusyPort("in use by something else")
-    health = healthz(cfg) if cfg.web.enabled else None
-    if health is None:
-        if (host, port) == (cfg.web.host, cfg.web.port):
+    if (host, port) in http_listeners(cfg):
+        health = healthz_at(host, port)
+        if health is None:
             return BusyPort("in use by something else (no inboxd /healthz there)")
-        return BusyPort("in use by a running inboxd (its SMTP greeting answered)", True, True)
+    else:
+        if not _smtp_greets_as_inboxd(host, port):
+            return BusyPort("in use by something else")
+        health = healthz(cfg)
+        if health is None:
+            return BusyPort("in use by a running inboxd (its SMTP greeting answered)", True, True)
     if health.get("status") == "ok":
         return BusyPort("in use by a running inboxd (healthy: /healthz answered)", True, True)
     detail = health.get("database") or health.get("status")
     return BusyPort(f"in use by a running inboxd that is not healthy (/healthz: {detail})", True)
 
 
+def http_listeners(cfg: Config) -> list[tuple[str, int]]:
+    """Where a running daemon answers /healthz: the web listener, and `[metrics]`'s own."""
+    found = []
+    if cfg.web.enabled:
+        found.append((cfg.web.host, cfg.web.port))
+    if cfg.metrics.own_listener:
+        found.append((cfg.metrics.host, cfg.metrics.port))
+    return found
+
+
 def healthz(cfg: Config, timeout: float = 3) -> dict[str, object] | None:
-    """The JSON of the running daemon's /healthz on [web] host:port, or None."""
-    host = _connect_host(cfg.web.host)
-    url = f"http://{f'[{host}]' if ':' in host else host}:{cfg.web.port}/healthz"
+    """The JSON of the running daemon's /healthz, or None (no HTTP listener, no answer)."""
+    listeners = http_listeners(cfg)
+    return healthz_at(*listeners[0], timeout=timeout) if listeners else None
+
+
+def healthz_at(host: str, port: int, timeout: float = 3) -> dict[str, object] | None:
+    """The JSON of /healthz on host:port, or None if nothing like inboxd answers there."""
+    host = _connect_host(host)
+    url = f"http://{f'[{host}]' if ':' in host else host}:{port}/healthz"
     try:
         with urllib.request.urlopen(url, timeout=timeout) as answer:
             body = answer.read(4096)
@@ -212,6 +269,8 @@ def listeners_free(cfg: Config) -> None:
         wanted.append(("SMTP" if not cfg.smtp.lmtp else "LMTP", cfg.smtp.host, cfg.smtp.port))
     if cfg.web.enabled:
         wanted.append(("web", cfg.web.host, cfg.web.port))
+    if cfg.metrics.own_listener:
+        wanted.append(("metrics", cfg.metrics.host, cfg.metrics.port))
     for what, host, port in wanted:
         if (busy := busy_port(cfg, host, port)) is not None:
             raise PortInUse(f"cannot listen on {host}:{port} ({what}): {busy.owner}")

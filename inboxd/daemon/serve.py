@@ -32,7 +32,7 @@ from inboxd.models import Inbound, utcnow
 from inboxd.queues import outbox, spool
 from inboxd.runtime import Runtime
 from inboxd.tickets import store
-from inboxd.web.app import create_app
+from inboxd.web.app import create_app, create_ops_app
 from inboxd.web.views import Wakeups
 from inboxd.workflow import clock, sla_clock
 from inboxd.workflow.rules import load_rules
@@ -155,6 +155,24 @@ class Daemon:
             )
             web_task = asyncio.create_task(web.serve(), name="web")
             log.info("web listening on http://%s:%s", cfg.web.host, cfg.web.port)
+        ops = None
+        ops_task = None
+        if cfg.metrics.own_listener:
+            ops = _QuietServer(
+                uvicorn.Config(
+                    create_ops_app(self.rt, self.metrics),
+                    host=cfg.metrics.host,
+                    port=cfg.metrics.port,
+                    log_level="warning",
+                    lifespan="off",
+                )
+            )
+            ops_task = asyncio.create_task(ops.serve(), name="metrics")
+            log.info(
+                "/metrics and /healthz listening on http://%s:%s",
+                cfg.metrics.host,
+                cfg.metrics.port,
+            )
         if cfg.outbound.mode == "smtp":
             log.info("sending through %s:%s", cfg.outbound.host, cfg.outbound.port)
         else:
@@ -177,10 +195,11 @@ class Daemon:
         timers.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await timers
-        if web is not None and web_task is not None:
-            web.should_exit = True
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(web_task, 5)
+        for server, task in ((web, web_task), (ops, ops_task)):
+            if server is not None and task is not None:
+                server.should_exit = True
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(task, 5)
         log.info("stopped")
         return 0
 

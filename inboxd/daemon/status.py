@@ -50,7 +50,7 @@ def gather(rt: Runtime, now: datetime) -> Status:
     """The daemon's answer (if any) and the queues' state at `now` (the caller's clock)."""
     cfg = rt.config
     where = f"http://{cfg.web.host}:{cfg.web.port}/healthz"
-    health = healthz(cfg) if cfg.web.enabled else None
+    health = healthz(cfg)
     if health is None:
         daemon = "not running"
         detail = f"no answer at {where}" if cfg.web.enabled else "[web] is off: nothing to ask"

@@ -5,6 +5,8 @@ and Prometheus metrics.
 
 from __future__ import annotations
 
+import hmac
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
@@ -44,20 +46,54 @@ def create_app(rt: Runtime, metrics: Metrics, wake: views.Wakeups | None = None)
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
+    install_ops(app, rt, metrics, with_metrics=not rt.config.metrics.own_listener)
+    return app
+
+
+def create_ops_app(rt: Runtime, metrics: Metrics) -> FastAPI:
+    """The app of `[metrics] host:port`: /healthz and /metrics only, nothing an agent uses."""
+    app = FastAPI(title="inboxd metrics", docs_url=None, redoc_url=None, openapi_url=None)
+    install_ops(app, rt, metrics, with_metrics=True)
+    return app
+
+
+def install_ops(app: FastAPI, rt: Runtime, metrics: Metrics, *, with_metrics: bool) -> None:
+    """/healthz, and /metrics unless it has a listener of its own.
+
+    With a token configured, /metrics answers 401 without it, and /healthz tells an
+    unauthenticated caller only "ok" or "error" — never the database's error text."""
+    token = rt.config.metrics_token()
+
+    def authorised(request: Request) -> bool:
+        if not token:
+            return True
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(given.strip(), token)
+
     @app.get("/healthz")
-    def healthz() -> JSONResponse:
+    def healthz(request: Request) -> JSONResponse:
         try:
             with rt.engine.connect() as conn:
                 conn.execute(text("select 1"))
         except Exception as exc:  # any failure to reach the database means "not healthy"
-            return JSONResponse({"status": "error", "database": str(exc)[:200]}, status_code=503)
+            body = {"status": "error"}
+            if authorised(request):
+                body["database"] = str(exc)[:200]
+            return JSONResponse(body, status_code=503)
         return JSONResponse({"status": "ok"})
 
-    @app.get("/metrics", response_class=PlainTextResponse)
-    def prometheus() -> PlainTextResponse:
-        return PlainTextResponse(metrics.render(rt.engine), media_type="text/plain; version=0.0.4")
+    if not with_metrics:
+        return
 
-    return app
+    @app.get("/metrics", response_class=PlainTextResponse)
+    def prometheus(request: Request) -> PlainTextResponse:
+        if not authorised(request):
+            return PlainTextResponse(
+                "a bearer token is required ([metrics] token)\n",
+                status_code=401,
+                headers={"WWW-Authenticate": 'Bearer realm="inboxd metrics"'},
+            )
+        return PlainTextResponse(metrics.render(rt.engine), media_type="text/plain; version=0.0.4")
 
 
 def _errors(app: FastAPI, rt: Runtime) -> None:
