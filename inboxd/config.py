@@ -194,6 +194,45 @@ class AgentEntry(_Section):
         return _address(value)
 
 
+TEAM_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
+
+
+def _team_name(value: str) -> str:
+    if not TEAM_NAME.match(value):
+        raise ValueError("expected a lowercase word (letters, digits, - _ .) like billing")
+    return value
+
+
+class TeamEntry(_Section):
+    """`[[teams]]` (SPEC §10.9): a queue, the agents who work it, and its lead, who hears
+    of its breaches and bad ratings. `email` is the team's own address: mail to it is
+    accepted like an alias and opens tickets in the team's queue."""
+
+    name: Annotated[str, AfterValidator(_team_name)]
+    agents: tuple[str, ...] = ()
+    lead: str = ""
+    email: str = ""
+
+    @field_validator("agents")
+    @classmethod
+    def _check_agents(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(_address(v) for v in value))
+
+    @field_validator("lead", "email")
+    @classmethod
+    def _check_optional_address(cls, value: str) -> str:
+        return _address(value) if value else value
+
+    @model_validator(mode="after")
+    def _lead_in_team(self) -> TeamEntry:
+        if self.lead and self.lead not in self.agents:
+            raise ValueError(
+                f"team {self.name!r}: lead {self.lead!r} is not one of its agents"
+                f" ({', '.join(self.agents) or 'none listed'})"
+            )
+        return self
+
+
 class LoopsSection(_Section):
     """The header-blind loop breaker (inboxd/agents/loop_guard.py). 0 turns a check off."""
 
@@ -362,8 +401,35 @@ class Config(_Section):
     kb: KbSection = KbSection()
     csat: CsatSection = CsatSection()
     loops: LoopsSection = LoopsSection()
+    teams: tuple[TeamEntry, ...] = ()
     base_dir: Path = Path(".")
     source: str = EMBEDDED
+
+    @model_validator(mode="after")
+    def _teams_distinct(self) -> Config:
+        names = [t.name for t in self.teams]
+        if len(set(names)) != len(names):
+            twice = sorted({n for n in names if names.count(n) > 1})
+            raise ValueError(f"[[teams]]: the name {', '.join(twice)} is used twice")
+        ours = {self.inboxd.support_address, *self.inboxd.aliases}
+        emails = [t.email for t in self.teams if t.email]
+        for team in self.teams:
+            if team.email in ours:
+                raise ValueError(
+                    f"team {team.name!r}: email {team.email!r} is already the support address"
+                    " or an alias"
+                )
+            if team.email and emails.count(team.email) > 1:
+                raise ValueError(f"[[teams]]: the email {team.email!r} is used by two teams")
+        return self
+
+    @property
+    def team_names(self) -> tuple[str, ...]:
+        """The configured teams' names; empty when no team is configured."""
+        return tuple(t.name for t in self.teams)
+
+    def team(self, name: str | None) -> TeamEntry | None:
+        return next((t for t in self.teams if t.name == name), None) if name else None
 
     def path(self, value: str) -> Path:
         """Resolve a path from the config relative to the config file's folder."""
@@ -385,7 +451,9 @@ class Config(_Section):
 
     @property
     def support_addresses(self) -> tuple[str, ...]:
-        return (self.inboxd.support_address, *self.inboxd.aliases)
+        """Every address inboxd receives for: support@, its aliases, the teams' own."""
+        teams = tuple(t.email for t in self.teams if t.email)
+        return (self.inboxd.support_address, *self.inboxd.aliases, *teams)
 
 
 # The system-wide folder; a constant so tests can point it elsewhere.

@@ -73,6 +73,7 @@ def run_commands(
             source=source,
             macros_dir=macros_dir(rt),
             kb=rt.kb_article_text,
+            teams=rt.config.team_names,
         )
         if not result.ok:
             raise InvalidCommands(result.errors)
@@ -141,7 +142,7 @@ def add_reply(
             ticket,
             message,
             "notify:note",
-            notify.followers(session, ticket, exclude=agent.email),
+            notify.recipients(session, rt, ticket, "note", exclude=agent.email),
             f"{agent.name or agent.email} added an internal note.",
         )
     else:

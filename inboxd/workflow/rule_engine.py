@@ -204,7 +204,15 @@ def _fire(
         return None
     actor = Actor(email=rule.actor, agent_id=None, role="admin")
     calls = list(rule.calls)
-    result = run_block(session, ticket, actor, calls, source="rule", macros_dir=macros_dir(rt))
+    result = run_block(
+        session,
+        ticket,
+        actor,
+        calls,
+        source="rule",
+        macros_dir=macros_dir(rt),
+        teams=rt.config.team_names,
+    )
     if not result.ok:
         _outcome(session, rule, ticket.id, key, "refused")
         why = "; ".join(f"{line}: {error}" for line, error in result.errors)
