@@ -163,6 +163,7 @@ PUBLIC_BY_DEFAULT = {
     "notify:held": False,
     "notify:sla-warning": False,
     "notify:sla-breach": False,
+    "notify:csat-bad": False,
 }
 
 
