@@ -19,7 +19,6 @@ from typer.testing import CliRunner
 from cli.main import app
 from inboxd.agents import audience, directory, operations
 from inboxd.agents.audience import Reader, TicketFacts
-from inboxd.config import from_dict
 from inboxd.db import session_scope
 from inboxd.errors import ConfigError
 from inboxd.models import Agent, Event, Outbound, Ticket
@@ -113,7 +112,7 @@ def team_config(tmp_path: Path, *teams: dict[str, object]) -> None:
 def test_teams_are_checked_at_start_up(tmp_path: Path) -> None:
     good = {"name": "billing", "agents": ["alice@example.com"], "lead": "alice@example.com"}
     team_config(tmp_path, good)
-    with pytest.raises(ConfigError, match="lead 'bob@example.com' is not one of its agents"):
+    with pytest.raises(ConfigError, match="is not one of its agents"):
         team_config(tmp_path, {**good, "lead": "bob@example.com"})
     with pytest.raises(ConfigError, match="expected a lowercase word"):
         team_config(tmp_path, {**good, "name": "Billing Team"})
