@@ -16,7 +16,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from inboxd.agents.audience import PREFERENCES
-from inboxd.errors import InboxdError, InvalidValue, NotFound
+from inboxd.errors import Forbidden, InboxdError, InvalidValue, NotFound
 from inboxd.models import Agent, Ticket
 from inboxd.tickets import actions
 
@@ -154,6 +154,29 @@ def set_preferences(
     session.add(agent)
     session.flush()
     return agent
+
+
+def require_admin(actor: Agent, what: str) -> None:
+    """Refuse (Forbidden) unless the acting agent is an active admin (SPEC §10.9 roles)."""
+    if actor.role != "admin" or not actor.active:
+        raise Forbidden(f"only an admin may {what}; {actor.email} is an {actor.role}")
+
+
+def update_agent(
+    session: Session, actor: Agent, email: str, prefs: Preferences, teams: tuple[str, ...] = ()
+) -> Agent:
+    """Preferences changed from the web or the API: an agent changes their own
+    notifications, receipts, language, signature and name; only an admin changes someone
+    else's, or anyone's role or team (SPEC §10.9)."""
+    target = get_agent(session, email)
+    if target.id != actor.id:
+        require_admin(actor, "change another agent's settings")
+    team = prefs.team.strip().lower() if prefs.team is not None else None
+    if (prefs.role is not None and prefs.role != target.role) or (
+        team is not None and (None if team in ("", "none") else team) != target.team
+    ):
+        require_admin(actor, "change an agent's role or team")
+    return set_preferences(session, email, prefs, teams)
 
 
 def agent_json(agent: Agent, teams: frozenset[str] = frozenset()) -> dict[str, Any]:
