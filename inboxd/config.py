@@ -17,13 +17,16 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     field_validator,
     model_validator,
 )
 
+from inboxd.config_base import Section as _Section
+from inboxd.config_base import address as _address
+from inboxd.config_includes import with_rules_files
+from inboxd.config_teams import TeamEntry
 from inboxd.errors import ConfigError
 
 ENV_VAR = "INBOXD_CONFIG"
@@ -31,20 +34,9 @@ DEFAULT_NAME = "inboxd.toml"
 DEFAULT_TEXT_PATH = Path(__file__).with_name("default_config.toml")
 EMBEDDED = "embedded defaults"  # Config.source when no file was found
 
-_ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 Port = Annotated[int, Field(ge=1, le=65535)]
 # Listeners may use port 0: "any free port" (tests; the daemon logs the one it got).
 ListenPort = Annotated[int, Field(ge=0, le=65535)]
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-def _address(value: str) -> str:
-    if not _ADDRESS.match(value):
-        raise ValueError("expected an email address like support@example.com")
-    return value.lower()
 
 
 class InboxdSection(_Section):
@@ -194,45 +186,6 @@ class AgentEntry(_Section):
         return _address(value)
 
 
-TEAM_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
-
-
-def _team_name(value: str) -> str:
-    if not TEAM_NAME.match(value):
-        raise ValueError("expected a lowercase word (letters, digits, - _ .) like billing")
-    return value
-
-
-class TeamEntry(_Section):
-    """`[[teams]]` (SPEC §10.9): a queue, the agents who work it, and its lead, who hears
-    of its breaches and bad ratings. `email` is the team's own address: mail to it is
-    accepted like an alias and opens tickets in the team's queue."""
-
-    name: Annotated[str, AfterValidator(_team_name)]
-    agents: tuple[str, ...] = ()
-    lead: str = ""
-    email: str = ""
-
-    @field_validator("agents")
-    @classmethod
-    def _check_agents(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(_address(v) for v in value))
-
-    @field_validator("lead", "email")
-    @classmethod
-    def _check_optional_address(cls, value: str) -> str:
-        return _address(value) if value else value
-
-    @model_validator(mode="after")
-    def _lead_in_team(self) -> TeamEntry:
-        if self.lead and self.lead not in self.agents:
-            raise ValueError(
-                f"team {self.name!r}: lead {self.lead!r} is not one of its agents"
-                f" ({', '.join(self.agents) or 'none listed'})"
-            )
-        return self
-
-
 class LoopsSection(_Section):
     """The header-blind loop breaker (inboxd/agents/loop_guard.py). 0 turns a check off."""
 
@@ -278,7 +231,7 @@ class CalendarEntry(_Section):
 
     name: str
     timezone: str = "UTC"
-    hours: dict[str, tuple[str, ...]] = {"mon-fri": ("09:00-17:00",)}
+    hours: dict[str, tuple[str, ...]] = {"mon-fri": ("09:00-17:00",)}  # noqa: RUF012 (a frozen pydantic model)
     holidays: tuple[str, ...] = ()
     working_days: tuple[str, ...] = ()
     # A country's public holidays and make-up working days (调休) from the `holidays`
@@ -504,43 +457,11 @@ def from_dict(data: dict[str, Any], *, base_dir: Path, source: str = "<dict>") -
     for reserved in ("base_dir", "source"):
         if reserved in data:
             raise ConfigError(f"{source}: unknown key {reserved!r}")
-    data = _with_rules_files(data, base_dir)
+    data = with_rules_files(data, base_dir)
     try:
         return Config(**data, base_dir=base_dir, source=source)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, source)) from None
-
-
-def _with_rules_files(data: dict[str, Any], base_dir: Path) -> dict[str, Any]:
-    """Append the `[[rules]]` of `[inboxd] rules_files` (globs, relative to the config's
-    folder, read in name order) to the config's own rules."""
-    section = data.get("inboxd")
-    patterns = section.get("rules_files", ()) if isinstance(section, dict) else ()
-    if not patterns or not isinstance(patterns, list | tuple):
-        return data
-    rules = list(data.get("rules", ()))
-    for pattern in patterns:
-        if not isinstance(pattern, str):
-            continue  # the model check names the bad value
-        full = Path(pattern).expanduser()
-        root, glob = (
-            (full.anchor, str(full)[len(full.anchor) :])
-            if full.is_absolute()
-            else (base_dir, pattern)
-        )
-        found = sorted(Path(root).glob(glob))
-        if not found:
-            raise ConfigError(f"[inboxd] rules_files: {pattern!r} matches no file")
-        for path in found:
-            try:
-                extra = tomllib.loads(path.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-                raise ConfigError(f"{path}: cannot read rules: {exc}") from None
-            if set(extra) - {"rules"}:
-                keys = ", ".join(sorted(set(extra) - {"rules"}))
-                raise ConfigError(f"{path}: a rules file holds only [[rules]], not {keys}")
-            rules.extend(extra.get("rules", ()))
-    return {**data, "rules": rules}
 
 
 def _describe(exc: ValidationError, source: str) -> str:

@@ -66,7 +66,7 @@ def build_router(rt: Runtime) -> APIRouter:
         request: Request,
         me: Me,
         csrf: Csrf,
-        agent: Annotated[str, Form(max_length=320)],
+        agent: Annotated[str, Form(max_length=320)] = "",
         notify: Annotated[str, Form(max_length=16)] = "",
         receipts: Annotated[bool, Form()] = False,
         language: Annotated[str, Form(max_length=16)] = "",
@@ -76,6 +76,7 @@ def build_router(rt: Runtime) -> APIRouter:
         team: Annotated[str | None, Form(max_length=100)] = None,
     ) -> Response:
         check_form(request, rt, csrf)
+        agent = agent or me.email
         prefs = Preferences(notify, receipts, language, signature, name, role or None, team)
         try:
             with rt.write_lock, session_scope(rt.engine) as session:
