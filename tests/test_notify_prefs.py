@@ -21,7 +21,7 @@ from inboxd.agents import audience, directory, operations
 from inboxd.agents.audience import Reader, TicketFacts
 from inboxd.db import session_scope
 from inboxd.errors import ConfigError
-from inboxd.models import Agent, Event, Outbound, Ticket
+from inboxd.models import Agent, Event, Outbound, Ticket, utcnow
 from inboxd.pipeline import ingest
 from inboxd.runtime import Runtime, open_runtime
 from inboxd.workflow import csat
@@ -69,6 +69,10 @@ TABLE = [
     # An assignment: the new assignee, unless they did it themselves.
     ("assign", ASAS, "ann@example.com", emails(ASA)),
     ("assign", ASAS, "asa@example.com", []),
+    # A move to a team's queue: its agents, unless someone owns the ticket.
+    ("team", BILLING, "ann@example.com", emails(TEA)),
+    ("team", TEAS, "", []),
+    ("team", NOBODYS_TEAM, "", []),
     ("due", ASAS, "", emails(ASA)),
     ("due", UNASSIGNED, "", emails(ANN, BEN)),
     # SLA warning: the assignee, else the team's agents, else the admins.
@@ -340,3 +344,32 @@ def test_agents_with_notify_none_get_no_new_ticket_mail(sqlite_rt: Runtime) -> N
     new_ticket(sqlite_rt)
     assert _mails_to(sqlite_rt, "bob@example.com") == []
     assert [m.purpose for m in _mails_to(sqlite_rt, "alice@example.com")] == ["notify:new"]
+
+
+def test_a_rule_that_routes_a_new_ticket_tells_the_teams_agents(tmp_path: Path) -> None:
+    """Rules run after the first notification went out (to the agents with `all`): the
+    team's agents hear of the ticket when it reaches their queue."""
+    from inboxd.workflow import clock
+
+    rules = [
+        {
+            "name": "invoices",
+            "on": "created",
+            "when": ['subject ~ "invoice"'],
+            "run": "#team billing",
+        }
+    ]
+    teams = [{"name": "billing", "agents": ["bob@example.com"]}]
+    rt = open_runtime(make_config(tmp_path, teams=teams, rules=rules))
+    with session_scope(rt.engine) as session:
+        bob = session.exec(select(Agent).where(Agent.email == "bob@example.com")).one()
+        bob.notify = "team"
+        session.add(bob)
+    ticket = new_ticket(rt, "Invoice 12 is wrong")
+    assert _mails_to(rt, "bob@example.com") == []  # not his team's ticket yet
+    with session_scope(rt.engine) as session:
+        clock.tick(rt, session, utcnow())
+    assert [(m.purpose, m.ticket_id) for m in _mails_to(rt, "bob@example.com")] == [
+        ("notify:team", ticket)
+    ]
+    assert [m.purpose for m in _mails_to(rt, "alice@example.com")] == ["notify:new"]

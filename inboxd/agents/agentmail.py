@@ -190,7 +190,10 @@ def handle(
             "receipt",
             about,
         )
-    notify.after_assignment(session, rt, target, agent.email)
+    if result is not None:
+        notify.after_commands(session, rt, target, agent.email, result.block_id)
+    else:
+        notify.after_assignment(session, rt, target, agent.email)
 
 
 def _hold(session: Session, message: Message, why: str) -> None:

@@ -24,6 +24,7 @@ EVENTS = (
     "reply",  # an agent's public reply went out (a copy for the others)
     "note",  # an agent added an internal note
     "assign",  # the ticket was assigned to someone
+    "team",  # the ticket was moved to a team's queue (by an agent or a rule)
     "due",  # a `#due` time came and the ticket reopened
     "sla-warning",
     "sla-breach",
@@ -104,6 +105,12 @@ def audience(
         chosen = _followers(ticket, everyone)
     elif event == "assign":
         chosen = _assignee(ticket, everyone)
+    elif event == "team":
+        # A rule that routes new tickets runs after their first notification went to the
+        # queue of no team: the team's agents hear of it now. An owned ticket stays its
+        # owner's business; a team nobody works in tells nobody.
+        staffed = ticket.team and any(ticket.team in r.teams for r in everyone)
+        chosen = _queue(ticket, everyone) if staffed and not owned else []
     elif event == "sla-warning":
         # SPEC §10.2: the assignee, or the team's agents, or the admins.
         if owned:

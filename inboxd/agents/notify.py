@@ -29,6 +29,7 @@ from inboxd.mail.parse import Address, ParsedMessage
 from inboxd.models import (
     Agent,
     Attachment,
+    Event,
     Message,
     Outbound,
     Participant,
@@ -160,6 +161,7 @@ PUBLIC_BY_DEFAULT = {
     "notify:reply": True,
     "notify:note": False,
     "notify:assign": False,
+    "notify:team": False,
     "notify:held": False,
     "notify:sla-warning": False,
     "notify:sla-breach": False,
@@ -507,6 +509,25 @@ def after_assignment(session: Session, rt: Runtime, ticket: Ticket, actor_email:
         recipients(session, rt, ticket, "assign", exclude=actor_email),
         f"{actor_email} assigned ticket #{ticket.id} to you.",
     )
+
+
+def after_commands(
+    session: Session, rt: Runtime, ticket: Ticket, actor_email: str, block_id: str
+) -> None:
+    """What a command block's changes tell others: an assignment (after_assignment), a
+    move to a team's queue (its agents, unless the ticket has an owner)."""
+    moved = session.exec(select(Event).where(Event.block == block_id, Event.type == "team")).first()
+    if moved is not None and moved.to_value and ticket.team == moved.to_value:
+        notify_agents(
+            session,
+            rt,
+            ticket,
+            None,
+            "notify:team",
+            recipients(session, rt, ticket, "team", exclude=actor_email),
+            f"{actor_email} moved ticket #{ticket.id} to the {ticket.team} queue.",
+        )
+    after_assignment(session, rt, ticket, actor_email)
 
 
 def reopen_due(session: Session, rt: Runtime) -> int:

@@ -82,7 +82,7 @@ def run_commands(
             add_reply(
                 session, rt, ticket, agent, result.inserted_text, note=result.note, source=source
             )
-        notify.after_assignment(session, rt, ticket, agent.email)
+        notify.after_commands(session, rt, ticket, agent.email, result.block_id)
         final_id = ticket.merged_into or ticket_id
     with session_scope(rt.engine) as session:
         data = queries.ticket_json(session, queries.get_ticket(session, final_id), full=True)

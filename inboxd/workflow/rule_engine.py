@@ -220,6 +220,7 @@ def _fire(
         _tell_admins(session, rt, ticket, rule, why, now)
         return None
     record_event(session, ticket, rule.actor, "rule_fired", None, rule.name, block=result.block_id)
+    notify.after_commands(session, rt, ticket, rule.actor, result.block_id)
     text = "\n\n".join(t for t in (result.inserted_text, rule.text) if t.strip())
     if text.strip() and not result.note:
         replies.send_automatic(session, rt, ticket, text, rule.actor)
