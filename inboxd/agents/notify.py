@@ -14,15 +14,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete
+from sqlalchemy import bindparam
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, func, select
 
 from inboxd.agents import audience, digest, teams
+from inboxd.agents.notices import Notice, action_notices, cautious, drop_queued
 from inboxd.agents.trust import autoreply_recipient
 from inboxd.mail.classify import Classification
 from inboxd.mail.parse import Address, ParsedMessage
@@ -177,25 +177,6 @@ def thread_root(rt: Runtime, ticket_id: int) -> str:
     return f"<ticket-{ticket_id}.{tag}.inboxd@{domain}>"
 
 
-def begin_action(session: Session) -> None:
-    """Start a new action in this session: from here, notifications are not merged with
-    the ones queued before (the pipeline calls it per message of a batch)."""
-    session.info.pop(_NOTICES, None)
-
-
-# Where notify_agents remembers, per session (= per action), the notification each agent
-# got about each ticket, so a second one in the same action is merged into it.
-_NOTICES = "inboxd.notices"
-
-
-@dataclass
-class _Notice:
-    message_id: str
-    purpose: str
-    headlines: list[str]
-    message: Message | None
-
-
 def notify_agents(
     session: Session,
     rt: Runtime,
@@ -215,7 +196,7 @@ def notify_agents(
     recipients = [a for a in recipients if a.id is not None and a.active]
     if not recipients:
         return 0
-    notices: dict[tuple[int, str], _Notice] = session.info.setdefault(_NOTICES, {})
+    notices = action_notices(session)
     cap = rt.config.loops.max_notifications_per_agent_per_minute
     counts = digest.recent_counts(session) if cap else None
     texts: dict[tuple[int | None, str, str], str] = {}
@@ -226,8 +207,8 @@ def notify_agents(
         if earlier is not None and (
             earlier.message is None or message is None or earlier.message.id == message.id
         ):
-            _drop_queued(session, earlier.message_id)
-            mail_purpose = _cautious(earlier.purpose, purpose)
+            drop_queued(session, earlier.message_id)
+            mail_purpose = cautious(earlier.purpose, purpose, PUBLIC_BY_DEFAULT)
             headlines = [*earlier.headlines, *(h for h in [headline] if h not in earlier.headlines)]
             about = earlier.message or message
         key = (about.id if about else None, mail_purpose, "\n".join(headlines))
@@ -242,27 +223,9 @@ def notify_agents(
             session, rt, ticket, agent, about, mail_purpose, texts[key], status
         )
         if message_id is not None:
-            notices[(ticket.id, agent.email)] = _Notice(message_id, mail_purpose, headlines, about)
+            notices[(ticket.id, agent.email)] = Notice(message_id, mail_purpose, headlines, about)
             sent += 1
     return sent
-
-
-def _cautious(first: str, second: str) -> str:
-    """Of two purposes merged into one mail, the one whose reply is not public by default
-    (SPEC §6 "Defaults"), so an "ok, on it" never reaches the customer by accident."""
-    if PUBLIC_BY_DEFAULT.get(first, False) and not PUBLIC_BY_DEFAULT.get(second, False):
-        return second
-    return first
-
-
-def _drop_queued(session: Session, message_id: str) -> None:
-    """Take back a notification queued earlier in this transaction (nobody has seen it)."""
-    session.connection().execute(
-        delete(Outbound.__table__).where(  # type: ignore[attr-defined]
-            Outbound.__table__.c.message_id == message_id,  # type: ignore[attr-defined]
-            Outbound.__table__.c.status.in_(("queued", digest.HELD)),  # type: ignore[attr-defined]
-        )
-    )
 
 
 def _notification_text(
