@@ -58,6 +58,14 @@ TABLE = [
     ("new", NOBODYS_TEAM, "", emails(ANN, BEN)),
     # A customer's reply on an unassigned ticket goes where its first mail went.
     ("customer", BILLING, "", emails(ANN, TEA)),
+    # ... and to the agents who wrote on it, even if the queue is not theirs.
+    (
+        "customer",
+        TicketFacts(team="billing", followers=frozenset({TOM.email})),
+        "",
+        emails(ANN, TEA, TOM),
+    ),
+    ("customer", TicketFacts(followers=frozenset({ASA.email})), "", emails(ANN, BEN)),
     # ... on an assigned ticket: the assignee only, whatever the others' preferences.
     ("customer", ASAS, "", emails(ASA)),
     ("customer", TEAS, "", emails(TEA)),

@@ -99,8 +99,14 @@ def audience(
     if event in ("new", "customer", "due"):
         # SPEC §10.9: a new ticket goes to its team (or to all who want all); a reply on
         # an assigned ticket goes to the assignee only. An unassigned ticket's later mail
-        # goes where its first did: nobody owns it yet.
-        chosen = _assignee(ticket, everyone) if owned else _queue(ticket, everyone)
+        # goes where its first did (nobody owns it yet), and to the agents who wrote on
+        # it: they are waiting for this answer.
+        if owned:
+            chosen = _assignee(ticket, everyone)
+        else:
+            chosen = _queue(ticket, everyone)
+            if event == "customer":
+                chosen += _followers(ticket, everyone)
     elif event in ("reply", "note"):
         chosen = _followers(ticket, everyone)
     elif event == "assign":

@@ -58,6 +58,8 @@ def add_agent(
     agent = session.exec(select(Agent).where(Agent.email == email)).first()
     if agent is None:
         agent = Agent(email=email, name=name)
+    elif agent.role == "admin" and role != "admin":
+        _keep_an_admin(session, agent)
     agent.active = True
     wanted = prefs or Preferences()
     apply_preferences(
