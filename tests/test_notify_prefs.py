@@ -381,3 +381,21 @@ def test_a_rule_that_routes_a_new_ticket_tells_the_teams_agents(tmp_path: Path) 
         ("notify:team", ticket)
     ]
     assert [m.purpose for m in _mails_to(rt, "alice@example.com")] == ["notify:new"]
+
+
+def test_inboxd_check_lists_teams_and_fails_on_a_rule_naming_no_team(tmp_path: Path) -> None:
+    from inboxd.daemon import checks
+
+    teams = [{"name": "billing", "agents": ["bob@example.com", "zoe@example.com"]}]
+    teams[0]["lead"] = "bob@example.com"
+    rt = open_runtime(make_config(tmp_path, teams=teams))  # creates the database
+    line = next(c for c in checks.run_checks(rt.config) if c.what == "teams")
+    assert line.ok and line.warn
+    assert "billing (2 agents, lead bob@example.com)" in line.detail
+    assert "not active agents: zoe@example.com" in line.detail
+
+    rules = [{"name": "route", "on": "created", "run": "#team biling"}]
+    cfg = make_config(tmp_path, teams=teams, rules=rules)
+    line = next(c for c in checks.run_checks(cfg) if c.what == "teams")
+    assert not line.ok
+    assert line.detail == "rule 'route': #team biling (teams are billing)"
