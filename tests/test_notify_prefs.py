@@ -399,3 +399,20 @@ def test_inboxd_check_lists_teams_and_fails_on_a_rule_naming_no_team(tmp_path: P
     line = next(c for c in checks.run_checks(cfg) if c.what == "teams")
     assert not line.ok
     assert line.detail == "rule 'route': #team biling (teams are billing)"
+
+
+def test_tickets_team_filter_refuses_a_team_that_is_not_configured(tmp_path: Path) -> None:
+    teams = [{"name": "billing", "agents": ["bob@example.com"]}]
+    rt = open_runtime(make_config(tmp_path, teams=teams))
+    config = tmp_path / "inboxd.toml"
+    config.write_text(
+        f'[inboxd]\nsupport_address = "support@example.com"\n'
+        f'database_url = "{rt.config.database_url}"\n'
+        f'secret_key_file = "{rt.config.path(rt.config.inboxd.secret_key_file)}"\n'
+        '[[teams]]\nname = "billing"\nagents = ["bob@example.com"]\n',
+        encoding="utf-8",
+    )
+    typo = runner.invoke(app, ["tickets", "--team", "biling", "--config", str(config)])
+    assert typo.exit_code == 2 and "billing" in typo.output
+    ok = runner.invoke(app, ["tickets", "--team", "billing", "--json", "--config", str(config)])
+    assert ok.exit_code == 0 and json.loads(ok.output) == []
