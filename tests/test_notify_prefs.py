@@ -416,3 +416,37 @@ def test_tickets_team_filter_refuses_a_team_that_is_not_configured(tmp_path: Pat
     assert typo.exit_code == 2 and "billing" in typo.output
     ok = runner.invoke(app, ["tickets", "--team", "billing", "--json", "--config", str(config)])
     assert ok.exit_code == 0 and json.loads(ok.output) == []
+
+
+def test_an_sla_breach_reaches_the_teams_lead_and_the_admins(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from inboxd.workflow import clock
+
+    teams = [
+        {
+            "name": "billing",
+            "agents": ["bob@example.com", "cy@example.com"],
+            "lead": "bob@example.com",
+            "email": "billing@example.com",
+        }
+    ]
+    agents = [
+        {"email": "alice@example.com", "name": "Alice", "role": "admin"},
+        {"email": "bob@example.com", "name": "Bob", "role": "agent"},
+        {"email": "cy@example.com", "name": "Cy", "role": "agent"},
+    ]
+    sla = [{"name": "all", "first_reply": "1h"}]
+    rt = open_runtime(make_config(tmp_path, teams=teams, agents=agents, sla=sla))
+    result = ingest(rt, mail(to="billing@example.com", subject="Invoice"))
+    start = utcnow()
+    for later in (timedelta(), timedelta(hours=2)):
+        with rt.write_lock, session_scope(rt.engine) as session:
+            clock.tick(rt, session, start + later)
+    with session_scope(rt.engine) as session:
+        told = session.exec(
+            select(Outbound.rcpt_to).where(
+                Outbound.ticket_id == result.ticket, Outbound.purpose == "notify:sla-breach"
+            )
+        ).all()
+    assert sorted(r[0] for r in told) == ["alice@example.com", "bob@example.com"]
