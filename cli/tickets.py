@@ -64,7 +64,7 @@ def tickets(
             rt = open_rt(config)
             with session_scope(rt.engine) as session:
                 me = operations.acting_agent(session, as_) if typed.assignee == "me" else None
-                flt = queries.checked_filter(session, typed, me)
+                flt = queries.checked_filter(session, typed, me, rt.config.team_names)
                 found = queries.list_tickets(session, replace(flt, now=utcnow()))
                 _print_tickets(session, found, json)
         except InvalidValue as exc:

@@ -17,13 +17,17 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     field_validator,
     model_validator,
 )
 
+from inboxd.config_base import Section as _Section
+from inboxd.config_base import address as _address
+from inboxd.config_includes import with_rules_files
+from inboxd.config_ops import LogSection, MetricsSection
+from inboxd.config_teams import TeamEntry
 from inboxd.errors import ConfigError
 
 ENV_VAR = "INBOXD_CONFIG"
@@ -31,20 +35,9 @@ DEFAULT_NAME = "inboxd.toml"
 DEFAULT_TEXT_PATH = Path(__file__).with_name("default_config.toml")
 EMBEDDED = "embedded defaults"  # Config.source when no file was found
 
-_ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 Port = Annotated[int, Field(ge=1, le=65535)]
 # Listeners may use port 0: "any free port" (tests; the daemon logs the one it got).
 ListenPort = Annotated[int, Field(ge=0, le=65535)]
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-def _address(value: str) -> str:
-    if not _ADDRESS.match(value):
-        raise ValueError("expected an email address like support@example.com")
-    return value.lower()
 
 
 class InboxdSection(_Section):
@@ -172,33 +165,6 @@ class WebSection(_Section):
     port: Port = 8025
 
 
-class MetricsSection(_Section):
-    """Where /metrics and /healthz are served, and who may read /metrics.
-
-    By default both are routes of the web listener and /metrics is open to whoever can
-    reach that port. A host of their own keeps them off a web port that faces agents; a
-    token keeps the numbers (queue depths, senders' counts) from anyone without it."""
-
-    host: str = ""  # "" = on [web]'s listener; else a listener of their own on host:port
-    port: ListenPort = 9108
-    token: str = ""  # if set, /metrics needs "Authorization: Bearer TOKEN"
-    token_file: str = ""  # or the token is this file's first line (keeps it out of the config)
-
-    @property
-    def own_listener(self) -> bool:
-        return bool(self.host)
-
-
-class LogSection(_Section):
-    """Where log lines go (inboxd/daemon/logs.py)."""
-
-    level: Literal["debug", "info", "warning", "error"] = "info"
-    file: str = ""  # "" = data_dir/inboxd.log; "-" = no file (stderr under serve: journald)
-    max_bytes: int = Field(default=10_485_760, ge=0)  # rotate at this size; 0 = logrotate's
-    backups: int = Field(default=5, ge=0, le=100)
-    format: Literal["text", "json"] = "text"
-
-
 class AgentEntry(_Section):
     email: str
     name: str = ""
@@ -256,7 +222,7 @@ class CalendarEntry(_Section):
 
     name: str
     timezone: str = "UTC"
-    hours: dict[str, tuple[str, ...]] = {"mon-fri": ("09:00-17:00",)}
+    hours: dict[str, tuple[str, ...]] = {"mon-fri": ("09:00-17:00",)}  # noqa: RUF012 (a frozen pydantic model)
     holidays: tuple[str, ...] = ()
     working_days: tuple[str, ...] = ()
     # A country's public holidays and make-up working days (调休) from the `holidays`
@@ -380,8 +346,35 @@ class Config(_Section):
     kb: KbSection = KbSection()
     csat: CsatSection = CsatSection()
     loops: LoopsSection = LoopsSection()
+    teams: tuple[TeamEntry, ...] = ()
     base_dir: Path = Path(".")
     source: str = EMBEDDED
+
+    @model_validator(mode="after")
+    def _teams_distinct(self) -> Config:
+        names = [t.name for t in self.teams]
+        if len(set(names)) != len(names):
+            twice = sorted({n for n in names if names.count(n) > 1})
+            raise ValueError(f"[[teams]]: the name {', '.join(twice)} is used twice")
+        ours = {self.inboxd.support_address, *self.inboxd.aliases}
+        emails = [t.email for t in self.teams if t.email]
+        for team in self.teams:
+            if team.email in ours:
+                raise ValueError(
+                    f"team {team.name!r}: email {team.email!r} is already the support address"
+                    " or an alias"
+                )
+            if team.email and emails.count(team.email) > 1:
+                raise ValueError(f"[[teams]]: the email {team.email!r} is used by two teams")
+        return self
+
+    @property
+    def team_names(self) -> tuple[str, ...]:
+        """The configured teams' names; empty when no team is configured."""
+        return tuple(t.name for t in self.teams)
+
+    def team(self, name: str | None) -> TeamEntry | None:
+        return next((t for t in self.teams if t.name == name), None) if name else None
 
     def path(self, value: str) -> Path:
         """Resolve a path from the config relative to the config file's folder."""
@@ -418,7 +411,9 @@ class Config(_Section):
 
     @property
     def support_addresses(self) -> tuple[str, ...]:
-        return (self.inboxd.support_address, *self.inboxd.aliases)
+        """Every address inboxd receives for: support@, its aliases, the teams' own."""
+        teams = tuple(t.email for t in self.teams if t.email)
+        return (self.inboxd.support_address, *self.inboxd.aliases, *teams)
 
 
 # The system-wide folder; a constant so tests can point it elsewhere.
@@ -469,43 +464,11 @@ def from_dict(data: dict[str, Any], *, base_dir: Path, source: str = "<dict>") -
     for reserved in ("base_dir", "source"):
         if reserved in data:
             raise ConfigError(f"{source}: unknown key {reserved!r}")
-    data = _with_rules_files(data, base_dir)
+    data = with_rules_files(data, base_dir)
     try:
         return Config(**data, base_dir=base_dir, source=source)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, source)) from None
-
-
-def _with_rules_files(data: dict[str, Any], base_dir: Path) -> dict[str, Any]:
-    """Append the `[[rules]]` of `[inboxd] rules_files` (globs, relative to the config's
-    folder, read in name order) to the config's own rules."""
-    section = data.get("inboxd")
-    patterns = section.get("rules_files", ()) if isinstance(section, dict) else ()
-    if not patterns or not isinstance(patterns, list | tuple):
-        return data
-    rules = list(data.get("rules", ()))
-    for pattern in patterns:
-        if not isinstance(pattern, str):
-            continue  # the model check names the bad value
-        full = Path(pattern).expanduser()
-        root, glob = (
-            (full.anchor, str(full)[len(full.anchor) :])
-            if full.is_absolute()
-            else (base_dir, pattern)
-        )
-        found = sorted(Path(root).glob(glob))
-        if not found:
-            raise ConfigError(f"[inboxd] rules_files: {pattern!r} matches no file")
-        for path in found:
-            try:
-                extra = tomllib.loads(path.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-                raise ConfigError(f"{path}: cannot read rules: {exc}") from None
-            if set(extra) - {"rules"}:
-                keys = ", ".join(sorted(set(extra) - {"rules"}))
-                raise ConfigError(f"{path}: a rules file holds only [[rules]], not {keys}")
-            rules.extend(extra.get("rules", ()))
-    return {**data, "rules": rules}
 
 
 def _describe(exc: ValidationError, source: str) -> str:

@@ -19,6 +19,12 @@ class NotFound(InboxdError):
     """A ticket, message, agent or quarantine entry named by the user does not exist."""
 
 
+class Forbidden(InboxdError):
+    """The acting agent's role does not allow this: an `agent` works tickets; managing
+    agents, teams, rules, quarantine and configuration is for an `admin` (SPEC §10.9).
+    Web and API: 403."""
+
+
 class InvalidValue(InboxdError):
     """An option, filter or field given a value outside the allowed ones; `field` names it
     and the message lists what is allowed (CLI: exit 2, API: 422)."""

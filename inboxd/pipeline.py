@@ -25,7 +25,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session, col, select
 
-from inboxd.agents import followup, loop_guard
+from inboxd.agents import followup, loop_guard, notices, teams
 from inboxd.db import keep_loaded, session_scope
 from inboxd.errors import DatabaseUnavailable, NotFound, ParseRejected
 from inboxd.mail.classify import Classification, classify
@@ -229,6 +229,7 @@ def _ingest(
     ready: Prepared,
 ) -> IngestResult:
     raw, source = item.raw, item.source
+    notices.begin_action(session)  # a batch shares a session; each message is one action
     digest = store.store_raw(session, raw)
     if ready.error is not None:
         log.error("ingest of %s failed: %s\n%s", source or "message", ready.error, ready.trace)
@@ -286,6 +287,8 @@ def _ingest(
         ticket = store.open_ticket(
             session, clean_subject(msg.subject, tag) or "(no subject)", sender, decision.followup_of
         )
+        # Mail to a team's own address ([[teams]] email) opens a ticket in its queue.
+        teams.route(session, rt.config, ticket, [*item.envelope_to, *(a.email for a in msg.to)])
     else:
         found = session.get(Ticket, decision.ticket_id)
         assert found is not None

@@ -57,13 +57,19 @@ OPERATIONS = [
     ("POST", "/api/v1/tickets/{ticket_id}/commands"),
     ("POST", "/api/v1/tickets/{ticket_id}/replies"),
     ("GET", "/api/v1/report"),
+    ("GET", "/api/v1/agents"),
+    ("POST", "/api/v1/agents"),
+    ("GET", "/api/v1/agents/{email}"),
+    ("PATCH", "/api/v1/agents/{email}"),
+    ("DELETE", "/api/v1/agents/{email}"),
+    ("GET", "/api/v1/teams"),
     ("GET", "/healthz"),
     ("GET", "/metrics"),
 ]
 API_OPERATIONS = [op for op in OPERATIONS if op[1].startswith("/api/v1/")]
-# What the API is designed to answer: success, unparsable body, no token, no such ticket,
-# refused input. (The document lists only 200 and 422: FastAPI knows of no others.)
-DESIGNED_STATUSES = {200, 400, 401, 404, 422}
+# What the API is designed to answer: success (201: an agent added), unparsable body, no
+# token, not an admin, no such ticket, an agent who still owns tickets, refused input.
+DESIGNED_STATUSES = {200, 201, 400, 401, 403, 404, 409, 422}
 
 FUZZ_SETTINGS = settings(
     max_examples=EXAMPLES,

@@ -118,6 +118,7 @@ def handle(
             about_message_pk=about,
             macros_dir=macros_dir(rt),
             kb=rt.kb_article_text,
+            teams=rt.config.team_names,
         )
         if not result.ok:
             _hold(session, message, "invalid command block")
@@ -167,7 +168,7 @@ def handle(
         session.flush()
         if reply_text.strip():
             store.record_event(session, target, agent.email, "note", None, "email", message=message)
-            others = notify.followers(session, target, exclude=agent.email)
+            others = notify.recipients(session, rt, target, "note", exclude=agent.email)
             notify.notify_agents(
                 session,
                 rt,
@@ -189,7 +190,10 @@ def handle(
             "receipt",
             about,
         )
-    notify.after_assignment(session, rt, target, agent.email)
+    if result is not None:
+        notify.after_commands(session, rt, target, agent.email, result.block_id)
+    else:
+        notify.after_assignment(session, rt, target, agent.email)
 
 
 def _hold(session: Session, message: Message, why: str) -> None:

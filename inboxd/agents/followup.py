@@ -76,13 +76,14 @@ def follow_up(
     elif decision.threaded_by == "token" and sender == ticket.requester:
         # Only a reply to inboxd's own mail (its token) from the requester: `#uncc ADDR`.
         commands.run_requester_block(session, ticket, sender, message_of(session, message_pk).text)
-    # Without active agents there is nobody to notify (agents_for would find none).
+    # Without active agents there is nobody to notify (recipients would find none).
     if not agents:
         return
     # The sender never hears of their own mail: an agent who opened a ticket knows, and
     # an agent's broken out-of-office answering its own notification was the loop of
     # issue 19 (417 tickets in two minutes).
-    recipients = notify.agents_for(session, ticket, exclude=sender)
+    event = "new" if created else "customer"
+    recipients = notify.recipients(session, rt, ticket, event, exclude=sender)
     if not recipients:
         return  # notify_agents would queue nothing
     message = message_of(session, message_pk)

@@ -21,13 +21,15 @@ from sqlalchemy import bindparam
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, func, select
 
-from inboxd.agents import digest
+from inboxd.agents import audience, digest, teams
+from inboxd.agents.notices import Notice, action_notices, cautious, drop_queued
 from inboxd.agents.trust import autoreply_recipient
 from inboxd.mail.classify import Classification
 from inboxd.mail.parse import Address, ParsedMessage
 from inboxd.models import (
     Agent,
     Attachment,
+    Event,
     Message,
     Outbound,
     Participant,
@@ -159,9 +161,11 @@ PUBLIC_BY_DEFAULT = {
     "notify:reply": True,
     "notify:note": False,
     "notify:assign": False,
+    "notify:team": False,
     "notify:held": False,
     "notify:sla-warning": False,
     "notify:sla-breach": False,
+    "notify:csat-bad": False,
 }
 
 
@@ -182,11 +186,56 @@ def notify_agents(
     recipients: list[Agent],
     headline: str,
 ) -> int:
-    """Queue one notification per agent, each with that agent's own reply token."""
+    """Queue one notification per agent, each with that agent's own reply token.
+
+    One mail per action, never two (SPEC §10.9): an agent already notified of this ticket
+    in this action (a reply that also assigned them) gets that mail replaced by one that
+    says both. Its purpose is the cautious one: a reply to it is an internal note unless
+    both parts were about a customer's message."""
     assert ticket.id is not None
     recipients = [a for a in recipients if a.id is not None and a.active]
     if not recipients:
         return 0
+    notices = action_notices(session)
+    cap = rt.config.loops.max_notifications_per_agent_per_minute
+    counts = digest.recent_counts(session) if cap else None
+    texts: dict[tuple[int | None, str, str], str] = {}
+    sent = 0
+    for agent in recipients:
+        mail_purpose, headlines, about = purpose, [headline], message
+        earlier = notices.get((ticket.id, agent.email))
+        if earlier is not None and (
+            earlier.message is None or message is None or earlier.message.id == message.id
+        ):
+            drop_queued(session, earlier.message_id)
+            mail_purpose = cautious(earlier.purpose, purpose, PUBLIC_BY_DEFAULT)
+            headlines = [*earlier.headlines, *(h for h in [headline] if h not in earlier.headlines)]
+            about = earlier.message or message
+        key = (about.id if about else None, mail_purpose, "\n".join(headlines))
+        if key not in texts:
+            texts[key] = _notification_text(session, rt, ticket, about, mail_purpose, headlines)
+        # Past the cap, the notification waits for the agent's digest (digest.py).
+        status = "queued"
+        if counts is not None:
+            status = digest.HELD if counts[agent.email] >= cap else "queued"
+            counts[agent.email] += 1
+        message_id = _queue_notification(
+            session, rt, ticket, agent, about, mail_purpose, texts[key], status
+        )
+        if message_id is not None:
+            notices[(ticket.id, agent.email)] = Notice(message_id, mail_purpose, headlines, about)
+            sent += 1
+    return sent
+
+
+def _notification_text(
+    session: Session,
+    rt: Runtime,
+    ticket: Ticket,
+    message: Message | None,
+    purpose: str,
+    headlines: list[str],
+) -> str:
     cfg = rt.config.inboxd
     assignee = session.get(Agent, ticket.assignee_id) if ticket.assignee_id else None
     earlier = session.exec(
@@ -203,13 +252,11 @@ def notify_agents(
         )
     ).all()
     files = _message_files(session, rt, message)
-    root = thread_root(rt, ticket.id)
-    tag = cfg.subject_tag.replace("{id}", str(ticket.id))
     author = message.from_name or message.from_email if message else ""
-    text = render(
+    return render(
         "email/notification.txt.j2",
         {
-            "headline": headline,
+            "headline": "\n".join(headlines),
             "ticket": ticket,
             "assignee": assignee.email if assignee else None,
             "earlier": earlier,
@@ -223,40 +270,43 @@ def notify_agents(
         },
         cfg.templates_dir,
     )
-    sent = 0
-    cap = rt.config.loops.max_notifications_per_agent_per_minute
-    counts = digest.recent_counts(session) if cap else None
-    for agent in recipients:
-        if agent.id is None or not agent.active:
-            continue
-        # Past the cap, the notification waits for the agent's digest (digest.py).
-        status = "queued"
-        if counts is not None:
-            status = digest.HELD if counts[agent.email] >= cap else "queued"
-            counts[agent.email] += 1
-        token = make_token(rt.secret_key, ticket.id, agent.id)
-        headers = [
-            ("From", mailbox(cfg.support_name, cfg.support_address)),
-            ("To", mailbox(agent.name, agent.email)),
-            ("Reply-To", mailbox(cfg.support_name, token_address(cfg.support_address, token))),
-            ("Subject", f"{tag} {ticket.subject}"),
-            ("In-Reply-To", root),
-            ("References", root),
-            ("Auto-Submitted", "auto-generated"),
-            ("X-Auto-Response-Suppress", "All"),
-        ]
-        queue_mail(
-            session,
-            compose(headers, text, files),
-            mail_from=cfg.support_address,
-            rcpt_to=[agent.email],
-            ticket_id=ticket.id,
-            purpose=purpose,
-            about_message_pk=message.id if message else None,
-            status=status,
-        )
-        sent += 1
-    return sent
+
+
+def _queue_notification(
+    session: Session,
+    rt: Runtime,
+    ticket: Ticket,
+    agent: Agent,
+    message: Message | None,
+    purpose: str,
+    text: str,
+    status: str,
+) -> str | None:
+    assert ticket.id is not None and agent.id is not None
+    cfg = rt.config.inboxd
+    root = thread_root(rt, ticket.id)
+    tag = cfg.subject_tag.replace("{id}", str(ticket.id))
+    token = make_token(rt.secret_key, ticket.id, agent.id)
+    headers = [
+        ("From", mailbox(cfg.support_name, cfg.support_address)),
+        ("To", mailbox(agent.name, agent.email)),
+        ("Reply-To", mailbox(cfg.support_name, token_address(cfg.support_address, token))),
+        ("Subject", f"{tag} {ticket.subject}"),
+        ("In-Reply-To", root),
+        ("References", root),
+        ("Auto-Submitted", "auto-generated"),
+        ("X-Auto-Response-Suppress", "All"),
+    ]
+    return queue_mail(
+        session,
+        compose(headers, text, _message_files(session, rt, message)),
+        mail_from=cfg.support_address,
+        rcpt_to=[agent.email],
+        ticket_id=ticket.id,
+        purpose=purpose,
+        about_message_pk=message.id if message else None,
+        status=status,
+    )
 
 
 def _sla_line(session: Session, ticket_id: int) -> str:
@@ -283,31 +333,35 @@ def _message_files(session: Session, rt: Runtime, message: Message | None) -> li
     return files
 
 
-def agents_for(session: Session, ticket: Ticket, *, exclude: str = "") -> list[Agent]:
-    """Who hears about a ticket: its assignee, else its team, else every active agent."""
-    agents = list(session.exec(select(Agent).where(Agent.active)))
-    if ticket.assignee_id is not None:
-        chosen = [a for a in agents if a.id == ticket.assignee_id]
-    elif ticket.team:
-        chosen = [a for a in agents if a.team == ticket.team] or agents
-    else:
-        chosen = agents
-    return [a for a in chosen if a.email != exclude]
-
-
-def followers(session: Session, ticket: Ticket, *, exclude: str = "") -> list[Agent]:
-    """Agents who take part: the assignee and every agent who wrote on the ticket."""
-    assert ticket.id is not None
-    wrote = set(
-        session.exec(
-            select(Message.from_email).where(
-                Message.ticket_id == ticket.id, Message.direction == "out"
-            )
-        ).all()
+def recipients(
+    session: Session, rt: Runtime, ticket: Ticket, event: str, *, exclude: str = ""
+) -> list[Agent]:
+    """The active agents who hear of `event` on `ticket` (audience.py decides; SPEC
+    §10.9), never `exclude` (the agent or customer who caused it)."""
+    agents = list(session.exec(select(Agent).where(Agent.active).order_by(col(Agent.id))))
+    assignee = next((a.email for a in agents if a.id == ticket.assignee_id), None)
+    facts = audience.TicketFacts(
+        assignee=assignee,
+        team=ticket.team,
+        followers=_writers(session, ticket),
+        lead=teams.lead_of(rt.config, ticket.team),
     )
-    agents = list(session.exec(select(Agent).where(Agent.active)))
-    chosen = [a for a in agents if a.id == ticket.assignee_id or a.email in wrote]
-    return [a for a in chosen if a.email != exclude]
+    readers = [
+        audience.Reader(a.email, a.notify, a.role, teams.teams_of(rt.config, a)) for a in agents
+    ]
+    chosen = set(audience.audience(event, facts, readers, actor=exclude))
+    return [a for a in agents if a.email in chosen]
+
+
+def _writers(session: Session, ticket: Ticket) -> frozenset[str]:
+    """The addresses that wrote agent replies or notes on the ticket."""
+    assert ticket.id is not None
+    rows = session.exec(
+        select(Message.from_email).where(
+            Message.ticket_id == ticket.id, col(Message.kind).in_(("reply", "note"))
+        )
+    ).all()
+    return frozenset(rows)
 
 
 def mail_agent(
@@ -387,7 +441,7 @@ def replies_public(session: Session, mail: Outbound) -> bool:
 
 
 def after_assignment(session: Session, rt: Runtime, ticket: Ticket, actor_email: str) -> None:
-    """Tell a newly assigned agent (unless they assigned themselves)."""
+    """Tell a newly assigned agent (unless they assigned themselves, or want no mail)."""
     assert ticket.id is not None
     if ticket.assignee_id is None:
         return
@@ -415,9 +469,28 @@ def after_assignment(session: Session, rt: Runtime, ticket: Ticket, actor_email:
         ticket,
         None,
         "notify:assign",
-        [agent],
+        recipients(session, rt, ticket, "assign", exclude=actor_email),
         f"{actor_email} assigned ticket #{ticket.id} to you.",
     )
+
+
+def after_commands(
+    session: Session, rt: Runtime, ticket: Ticket, actor_email: str, block_id: str
+) -> None:
+    """What a command block's changes tell others: an assignment (after_assignment), a
+    move to a team's queue (its agents, unless the ticket has an owner)."""
+    moved = session.exec(select(Event).where(Event.block == block_id, Event.type == "team")).first()
+    if moved is not None and moved.to_value and ticket.team == moved.to_value:
+        notify_agents(
+            session,
+            rt,
+            ticket,
+            None,
+            "notify:team",
+            recipients(session, rt, ticket, "team", exclude=actor_email),
+            f"{actor_email} moved ticket #{ticket.id} to the {ticket.team} queue.",
+        )
+    after_assignment(session, rt, ticket, actor_email)
 
 
 def reopen_due(session: Session, rt: Runtime) -> int:
@@ -437,7 +510,7 @@ def reopen_due(session: Session, rt: Runtime) -> int:
             ticket,
             None,
             "notify:due",
-            agents_for(session, ticket),
+            recipients(session, rt, ticket, "due"),
             f"Ticket #{ticket.id} is due again.",
         )
     return len(due)

@@ -73,6 +73,7 @@ def run_commands(
             source=source,
             macros_dir=macros_dir(rt),
             kb=rt.kb_article_text,
+            teams=rt.config.team_names,
         )
         if not result.ok:
             raise InvalidCommands(result.errors)
@@ -81,7 +82,7 @@ def run_commands(
             add_reply(
                 session, rt, ticket, agent, result.inserted_text, note=result.note, source=source
             )
-        notify.after_assignment(session, rt, ticket, agent.email)
+        notify.after_commands(session, rt, ticket, agent.email, result.block_id)
         final_id = ticket.merged_into or ticket_id
     with session_scope(rt.engine) as session:
         data = queries.ticket_json(session, queries.get_ticket(session, final_id), full=True)
@@ -141,7 +142,7 @@ def add_reply(
             ticket,
             message,
             "notify:note",
-            notify.followers(session, ticket, exclude=agent.email),
+            notify.recipients(session, rt, ticket, "note", exclude=agent.email),
             f"{agent.name or agent.email} added an internal note.",
         )
     else:

@@ -53,7 +53,7 @@ def relay_reply(
     if ticket.first_response_at is None:
         ticket.first_response_at = utcnow()
         session.add(ticket)
-    copies = notify.followers(session, ticket, exclude=agent.email)
+    copies = notify.recipients(session, rt, ticket, "reply", exclude=agent.email)
     notify.notify_agents(
         session,
         rt,

@@ -39,6 +39,7 @@ class CheckLine:
 def run_checks(cfg: Config) -> Iterator[CheckLine]:
     """Every check that applies to this configuration, in a sensible order."""
     yield _workflow(cfg)
+    yield _teams(cfg)
     yield _database(cfg)
     yield _disk(cfg)
     if cfg.smtp.enabled:
@@ -124,6 +125,64 @@ def _workflow(cfg: Config) -> CheckLine:
         f"{len(levels.calendars)} calendars, {len(levels.policies)} SLA policies,"
         f" {len(rules)} rules",
     )
+
+
+def _teams(cfg: Config) -> CheckLine:
+    """`[[teams]]` (SPEC §10.9): rules that name a team that is not one (every firing
+    would be refused), and team members who are no active agent (they would get no mail)."""
+    if not cfg.teams:
+        return CheckLine("teams", True, "none configured: #team takes any lowercase word")
+    names = cfg.team_names
+    try:
+        rules = load_rules(cfg)
+    except InboxdError:
+        rules = []  # the workflow line reports it
+    bad_rules = [
+        f"rule {rule.name!r}: {call.line}"
+        for rule in rules
+        for call in rule.calls
+        if call.name == "team" and call.args and call.args[0].lower() not in (*names, "none")
+    ]
+    if bad_rules:
+        return CheckLine(
+            "teams",
+            False,
+            "; ".join(bad_rules) + f" (teams are {', '.join(names)})",
+            "use one of the [[teams]] names, or add the team",
+        )
+    known = _active_agents(cfg)
+    members = {a for t in cfg.teams for a in t.agents}
+    configured = {a.email for a in cfg.agents}  # added at start-up
+    missing = sorted(members - known - configured) if known is not None else []
+    summary = ", ".join(
+        f"{t.name} ({len(t.agents)} agents" + (f", lead {t.lead}" if t.lead else "") + ")"
+        for t in cfg.teams
+    )
+    if missing:
+        return CheckLine(
+            "teams",
+            True,
+            f"{summary}; not active agents: {', '.join(missing)}",
+            "inboxd agents add EMAIL --name NAME for each, or take them out of [[teams]]",
+            warn=True,
+        )
+    return CheckLine("teams", True, summary)
+
+
+def _active_agents(cfg: Config) -> set[str] | None:
+    """The active agents' addresses in the database; None when it cannot be read (the
+    database line says why). Never creates a database."""
+    path = db.sqlite_path(cfg.database_url)
+    if path is not None and not path.exists():
+        return None
+    try:
+        engine = create_engine(cfg.database_url)
+        with engine.connect() as conn:
+            rows = conn.execute(text("select email from agent where active")).all()
+        engine.dispose()
+    except Exception:  # unreachable, or not migrated yet: the database line reports it
+        return None
+    return {str(r[0]) for r in rows}
 
 
 def _database(cfg: Config) -> CheckLine:

@@ -38,6 +38,7 @@ class Block:
     about_message_pk: int | None = None  # the message the agent replied to (#split, #move)
     macros_dir: str = ""
     kb: Callable[[str, str | None, str], str | None] | None = None  # see Runtime
+    teams: tuple[str, ...] = ()  # the configured teams ([[teams]]); () = any word
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
     note: bool = False
     public: bool = False

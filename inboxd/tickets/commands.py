@@ -289,10 +289,12 @@ def run_block(
     about_message_pk: int | None = None,
     macros_dir: str = "",
     kb: Callable[[str, str | None, str], str | None] | None = None,
+    teams: tuple[str, ...] = (),
 ) -> BlockResult:
     """Check every call, then apply them all in order; or apply nothing and say why.
-    `kb` gives `#kb` its article text (Runtime.kb_article_text)."""
-    block = Block(session, ticket, actor, source, about_message_pk, macros_dir, kb)
+    `kb` gives `#kb` its article text (Runtime.kb_article_text); `teams` are the ones
+    `#team` accepts (Config.team_names; none configured: any lowercase word)."""
+    block = Block(session, ticket, actor, source, about_message_pk, macros_dir, kb, teams)
     parsed: list[tuple[Command, Any]] = []
     errors: list[tuple[str, str]] = []
     for call in calls:

@@ -213,10 +213,19 @@ def subject_apply(block: Block, subject: str) -> None:
 
 
 def team_parse(block: Block, args: tuple[str, ...]) -> str | None:
-    team = " ".join(args).strip()
-    if not team:
+    """A configured team (SPEC §10.9), or with none configured any lowercase word: a
+    typo must not open a queue nobody watches (issue 16)."""
+    if not args:
         raise CommandError("expects a team name, or none")
-    return None if team.lower() == "none" else team
+    team = one(args, "team name (one word)").lower()
+    if team == "none":
+        return None
+    if block.teams:
+        if team not in block.teams:
+            raise CommandError(f"no team {team!r}; teams are {', '.join(block.teams)} (or none)")
+    elif not _TAG.match(team):
+        raise CommandError(f"{team!r} is not a team name: expected a lowercase word")
+    return team
 
 
 def team_apply(block: Block, team: str | None) -> None:

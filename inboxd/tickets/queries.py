@@ -67,11 +67,16 @@ def match_agent(agents: Sequence[Agent], who: str) -> Agent | None:
     return by_local[0] if len(by_local) == 1 else None
 
 
-def checked_filter(session: Session, flt: TicketFilter, me: str | None = None) -> TicketFilter:
+def checked_filter(
+    session: Session, flt: TicketFilter, me: str | None = None, teams: tuple[str, ...] = ()
+) -> TicketFilter:
     """The filter as typed by a person, checked (checked_values) and with `assignee` read
     as `#assign` reads it (an email, a name, `me`, or none) and turned into an email. `me`
-    is the acting agent's email. Raises InvalidValue naming the field."""
+    is the acting agent's email; `teams` the configured ones a `team` must name (SPEC
+    §10.9; none configured: any). Raises InvalidValue naming the field."""
     flt = checked_values(flt)
+    if teams and flt.team and flt.team not in teams:
+        raise InvalidValue("team", f"expected one of {', '.join(teams)}, not {flt.team!r}")
     if flt.assignee:
         flt = replace(flt, assignee=_assignee_email(session, flt.assignee, me))
     return flt

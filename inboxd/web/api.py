@@ -106,7 +106,7 @@ def build_router(rt: Runtime) -> APIRouter:
         )
         with session_scope(rt.engine) as session:
             try:
-                flt = queries.checked_filter(session, flt, email)
+                flt = queries.checked_filter(session, flt, email, rt.config.team_names)
             except InvalidValue as exc:
                 refused = [{"field": f"query.{exc.field}", "error": exc.reason}]
                 raise HTTPException(422, error_body(str(exc), refused)) from None

@@ -15,11 +15,20 @@ from sqlalchemy import text
 from starlette.exceptions import HTTPException
 
 from inboxd import __version__
-from inboxd.errors import InboxdError, InvalidValue, NotFound
+from inboxd.errors import Forbidden, InboxdError, InvalidValue, NotFound
 from inboxd.metrics import Metrics
 from inboxd.render import BUNDLED
 from inboxd.runtime import Runtime
-from inboxd.web import api, csat_page, kb_pages, reports_page, status_page, views
+from inboxd.web import (
+    agents_api,
+    api,
+    csat_page,
+    kb_pages,
+    reports_page,
+    settings_page,
+    status_page,
+    views,
+)
 from inboxd.web.security import SecurityHeaders
 
 STATIC = BUNDLED / "web" / "static"
@@ -37,9 +46,11 @@ def create_app(rt: Runtime, metrics: Metrics, wake: views.Wakeups | None = None)
     )
     app.add_middleware(SecurityHeaders, rt=rt)
     api.install(app, rt)
+    app.include_router(agents_api.build_router(rt))
     views.install(app, rt, wake)
     app.include_router(status_page.build_router(rt, wake))
     app.include_router(reports_page.build_router(rt))
+    app.include_router(settings_page.build_router(rt))
     app.include_router(kb_pages.build_router(rt))
     app.include_router(csat_page.build_router(rt))
     _errors(app, rt)
@@ -110,6 +121,10 @@ def _errors(app: FastAPI, rt: Runtime) -> None:
     @app.exception_handler(NotFound)
     async def not_found(request: Request, exc: NotFound) -> Response:
         return answer(request, 404, str(exc))
+
+    @app.exception_handler(Forbidden)
+    async def forbidden(request: Request, exc: Forbidden) -> Response:
+        return answer(request, 403, str(exc))
 
     @app.exception_handler(InvalidValue)
     async def invalid_value(request: Request, exc: InvalidValue) -> Response:

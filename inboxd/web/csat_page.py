@@ -114,7 +114,7 @@ def build_router(rt: Runtime, clock: Callable[[], float] = time.time) -> APIRout
                 assert ticket is not None
                 pk = _comment(session, ticket, comment)
                 csat.record_vote(
-                    session, ticket, rating, ticket.requester, message_pk=pk, page=page_id
+                    session, rt, ticket, rating, ticket.requester, message_pk=pk, page=page_id
                 )
         return Response(status_code=303, headers={"Location": f"/csat/{token}?done=1"})
 

@@ -37,6 +37,7 @@ from inboxd.workflow.kb_text import detect_language
 
 SURVEY = "@csat"  # its name on the clock's tables (no rule can be named so)
 ACTOR = "csat"
+BAD_RATINGS = ("bad", "1", "2")  # SPEC §10.5: 1-2 count as bad on the 5-point scale
 REPLACE_WITHIN = timedelta(days=28)  # a later rating within this replaces the earlier one
 
 # First-line words, longest first when matched; the same in the languages of §10.8.
@@ -316,12 +317,13 @@ def vote_by_reply(
         return False
     rating, _comment = found
     message.kind = "csat"  # the comment is the message's own text
-    record_vote(session, ticket, rating, msg.sender.email, message_pk=message_pk)
+    record_vote(session, rt, ticket, rating, msg.sender.email, message_pk=message_pk)
     return True
 
 
 def record_vote(
     session: Session,
+    rt: Runtime,
     ticket: Ticket,
     rating: str,
     actor: str,
@@ -329,7 +331,8 @@ def record_vote(
     message_pk: int | None = None,
     page: str | None = None,
 ) -> None:
-    """A `csat` event (from: the earlier rating, to: this one); a rule can act on it."""
+    """A `csat` event (from: the earlier rating, to: this one); a rule can act on it. A bad
+    rating (bad, 1 or 2) is told to the team's lead, or to the admins (SPEC §10.9)."""
     assert ticket.id is not None
     earlier = session.exec(
         select(Event.to_value)
@@ -339,6 +342,18 @@ def record_vote(
     store.record_event(
         session, ticket, actor, "csat", earlier, rating, message_pk=message_pk, block=page
     )
+    if rating in BAD_RATINGS:
+        comment = session.get(Message, message_pk) if message_pk else None
+        notify.notify_agents(
+            session,
+            rt,
+            ticket,
+            comment,
+            "notify:csat-bad",
+            notify.recipients(session, rt, ticket, "csat-bad"),
+            f"The customer rated ticket #{ticket.id} {rating}"
+            + (f" (team {ticket.team})." if ticket.team else "."),
+        )
 
 
 def _last_survey(session: Session, ticket: Ticket) -> datetime | None:

@@ -204,7 +204,15 @@ def _fire(
         return None
     actor = Actor(email=rule.actor, agent_id=None, role="admin")
     calls = list(rule.calls)
-    result = run_block(session, ticket, actor, calls, source="rule", macros_dir=macros_dir(rt))
+    result = run_block(
+        session,
+        ticket,
+        actor,
+        calls,
+        source="rule",
+        macros_dir=macros_dir(rt),
+        teams=rt.config.team_names,
+    )
     if not result.ok:
         _outcome(session, rule, ticket.id, key, "refused")
         why = "; ".join(f"{line}: {error}" for line, error in result.errors)
@@ -212,6 +220,7 @@ def _fire(
         _tell_admins(session, rt, ticket, rule, why, now)
         return None
     record_event(session, ticket, rule.actor, "rule_fired", None, rule.name, block=result.block_id)
+    notify.after_commands(session, rt, ticket, rule.actor, result.block_id)
     text = "\n\n".join(t for t in (result.inserted_text, rule.text) if t.strip())
     if text.strip() and not result.note:
         replies.send_automatic(session, rt, ticket, text, rule.actor)

@@ -161,9 +161,7 @@ def _store_due(
 def _mail_warning(
     session: Session, rt: Runtime, ticket: Ticket, policy: Policy, s: TargetState, now: datetime
 ) -> None:
-    recipients = notify.agents_for(session, ticket)
-    if ticket.assignee_id is None and not ticket.team:
-        recipients = _admins(session) or recipients
+    recipients = notify.recipients(session, rt, ticket, "sla-warning")
     left = policy.between(now, s.due_at) if s.due_at else s.left
     notify.notify_agents(
         session,
@@ -180,11 +178,7 @@ def _mail_warning(
 def _mail_breach(
     session: Session, rt: Runtime, ticket: Ticket, policy: Policy, s: TargetState, now: datetime
 ) -> None:
-    recipients = {a.email: a for a in _admins(session)}
-    if ticket.assignee_id is not None:
-        assignee = session.get(Agent, ticket.assignee_id)
-        if assignee is not None:
-            recipients[assignee.email] = assignee
+    recipients = notify.recipients(session, rt, ticket, "sla-breach")
     late = (
         ""
         if s.breached_at is None or (now - s.breached_at).total_seconds() < 120
@@ -199,14 +193,10 @@ def _mail_breach(
         ticket,
         None,
         "notify:sla-breach",
-        list(recipients.values()),
+        recipients,
         f"SLA breached: {s.label} on ticket #{ticket.id} was due "
         f"{when_text(s.breached_at, policy.zone)} (policy {policy.name}){late}.",
     )
-
-
-def _admins(session: Session) -> list[Agent]:
-    return list(session.exec(select(Agent).where(Agent.active, Agent.role == "admin")))
 
 
 # -- the tick ----------------------------------------------------------------------------
