@@ -17,7 +17,7 @@ from inboxd.errors import InboxdError, InvalidValue, NotFound
 from inboxd.metrics import Metrics
 from inboxd.render import BUNDLED
 from inboxd.runtime import Runtime
-from inboxd.web import api, csat_page, kb_pages, reports_page, status_page, views
+from inboxd.web import api, csat_page, kb_pages, reports_page, status_page, ticket_tools, views
 from inboxd.web.security import SecurityHeaders
 
 STATIC = BUNDLED / "web" / "static"
@@ -36,6 +36,7 @@ def create_app(rt: Runtime, metrics: Metrics, wake: views.Wakeups | None = None)
     app.add_middleware(SecurityHeaders, rt=rt)
     api.install(app, rt)
     views.install(app, rt, wake)
+    app.include_router(ticket_tools.build_router(rt, wake))
     app.include_router(status_page.build_router(rt, wake))
     app.include_router(reports_page.build_router(rt))
     app.include_router(kb_pages.build_router(rt))
