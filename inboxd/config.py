@@ -163,6 +163,8 @@ class WebSection(_Section):
     enabled: bool = True
     host: str = "127.0.0.1"
     port: Port = 8025
+    # All files attached to one reply in the web's reply box, together.
+    max_upload_bytes: int = Field(default=10_485_760, ge=0)
 
 
 class AgentEntry(_Section):

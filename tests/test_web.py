@@ -224,16 +224,21 @@ def all_routes(routes: list[Any]) -> Iterator[Any]:
 
 def state_changing_routes(client: TestClient, ticket: int, token: str) -> list[str]:
     """Every POST route of the web view (found from the app, so a new one is covered)."""
-    status = links.status_token(client.app.state.rt.secret_key, ticket)  # type: ignore[attr-defined]
+    rt = client.app.state.rt  # type: ignore[attr-defined]
+    status = links.status_token(rt.secret_key, ticket)
+    with session_scope(rt.engine) as session:
+        from sqlmodel import select
+
+        first_message = session.exec(select(Message.id).where(Message.ticket_id == ticket)).first()
     paths = []
     for route in all_routes(client.app.routes):  # type: ignore[attr-defined]
         if isinstance(route, Route) and "POST" in (route.methods or set()):
             if route.path.startswith("/api/"):
                 continue  # Bearer tokens, no cookies: nothing for another site to ride on
             paths.append(
-                route.path.replace("{ticket_id}", str(ticket)).replace(
-                    "{token}", status if "status" in route.path else token
-                )
+                route.path.replace("{ticket_id}", str(ticket))
+                .replace("{token}", status if "status" in route.path else token)
+                .replace("{message_pk}", str(first_message))
             )
     return paths
 

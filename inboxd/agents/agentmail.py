@@ -16,8 +16,9 @@ from sqlmodel import Session, col, select
 from inboxd.agents import notify, replies
 from inboxd.agents.operations import macros_dir
 from inboxd.agents.trust import authentication_verdict
+from inboxd.errors import NotAllowed
 from inboxd.mail.command_tags import extract_tags
-from inboxd.mail.parse import ParsedMessage
+from inboxd.mail.parse import ParsedMessage, parse_message
 from inboxd.mail.quotes import reply_text as new_text
 from inboxd.models import Agent, Message, Outbound, Ticket
 from inboxd.queues.outbox import FilePart
@@ -79,10 +80,16 @@ def handle(
     message: Message,
     token_agent_id: int | None,
     files: list[FilePart],
+    *,
+    vouched_by: str = "",
 ) -> None:
-    """Decide what the agent's stored mail (`message`) becomes, and act on it."""
+    """Decide what the agent's stored mail (`message`) becomes, and act on it.
+    `vouched_by` is the signed-in agent who released a held mail: it stands for (a)/(b)."""
     assert ticket.id is not None
-    check = verify(rt, msg, agent, token_agent_id)
+    if vouched_by:
+        check = Verification(True, f"released by {vouched_by}")
+    else:
+        check = verify(rt, msg, agent, token_agent_id)
     if not check.verified:
         _hold(session, message, f"unverified: {check.reason}")
         if notify.recently_mailed(session, ticket.id, agent.email, "warn:spoof"):
@@ -200,3 +207,28 @@ def _hold(session: Session, message: Message, why: str) -> None:
     message.kind = "held"
     message.flags = {**message.flags, "held": why}
     session.add(message)
+
+
+def release_held(session: Session, rt: Runtime, message: Message, by: Agent) -> None:
+    """Run a mail held as unverified as if it had been verified (SPEC §6 Trust), because
+    the agent it claims to be from, signed in to the web, or an admin says it is theirs.
+    Its commands run and its text is relayed or kept as a note, exactly as by mail."""
+    if message.kind != "held" or not str(message.flags.get("held", "")).startswith("unverified"):
+        raise NotAllowed("only a mail held as unverified can be released")
+    if by.role != "admin" and by.email.lower() != message.from_email.lower():
+        raise NotAllowed("only the agent the mail is from, or an admin, can release it")
+    agent = session.exec(select(Agent).where(Agent.email == message.from_email)).first()
+    if agent is None or not agent.active:
+        raise NotAllowed(f"{message.from_email} is no longer an active agent")
+    raw = store.load_raw(session, message.raw_sha256) if message.raw_sha256 else None
+    if raw is None:
+        raise NotAllowed("the original mail is not stored, so it cannot be run again")
+    msg = parse_message(raw)
+    ticket = session.get(Ticket, message.ticket_id)
+    assert ticket is not None and ticket.id is not None
+    message.flags = {k: v for k, v in message.flags.items() if k != "held"} | {
+        "released_by": by.email
+    }
+    store.record_event(session, ticket, by.email, "held_released", message=message)
+    files = [FilePart(a.filename, a.content_type, a.data) for a in msg.attachments if not a.inline]
+    handle(session, rt, ticket, agent, msg, message, None, files, vouched_by=by.email)

@@ -70,24 +70,53 @@ class _Macro:
     text: str
 
 
+_MACRO_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+
+
+def _macro_folders(macros_dir: str) -> list[Path]:
+    """The admin's folder first (its macros win), then the ones shipped with inboxd."""
+    return [Path(f) for f in (macros_dir, str(BUNDLED / "macros")) if f]
+
+
+def macro_text(macros_dir: str, name: str) -> str | None:
+    """The file of macro NAME as written (its command lines, then its text), or None."""
+    if not _MACRO_NAME.fullmatch(name):
+        return None
+    for folder in _macro_folders(macros_dir):
+        if (path := folder / f"{name}.txt").is_file():
+            return path.read_text(encoding="utf-8")
+    return None
+
+
+def macro_names(macros_dir: str) -> list[str]:
+    """Every macro `#macro NAME` can insert, sorted (what the web's picker offers)."""
+    names = {
+        path.stem
+        for folder in _macro_folders(macros_dir)
+        if folder.is_dir()
+        for path in folder.glob("*.txt")
+        if _MACRO_NAME.fullmatch(path.stem)
+    }
+    return sorted(names)
+
+
 def _macro_parse(block: Block, args: tuple[str, ...]) -> _Macro:
     name = handlers.one(args, "macro name").lower()
-    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", name):
-        raise CommandError(f"no macro {name!r}")
-    for folder in (block.macros_dir, str(BUNDLED / "macros")):
-        if folder and (path := Path(folder) / f"{name}.txt").is_file():
-            calls, text = extract_tags(path.read_text(encoding="utf-8"))
-            checked = []
-            for call in calls:
-                command, inner_args = resolve(call)
-                if command.name == "macro":
-                    raise CommandError(f"macro {name!r} uses #macro itself")
-                try:
-                    checked.append((command, command.parse(block, inner_args)))
-                except CommandError as exc:
-                    raise CommandError(f"macro {name!r}: {call.line}: {exc}") from None
-            return _Macro(checked, text)
-    raise CommandError(f"no macro {name!r} (templates/macros/{name}.txt)")
+    source = macro_text(block.macros_dir, name)
+    if source is None:
+        hint = f" (templates/macros/{name}.txt)" if _MACRO_NAME.fullmatch(name) else ""
+        raise CommandError(f"no macro {name!r}{hint}")
+    calls, text = extract_tags(source)
+    checked = []
+    for call in calls:
+        command, inner_args = resolve(call)
+        if command.name == "macro":
+            raise CommandError(f"macro {name!r} uses #macro itself")
+        try:
+            checked.append((command, command.parse(block, inner_args)))
+        except CommandError as exc:
+            raise CommandError(f"macro {name!r}: {call.line}: {exc}") from None
+    return _Macro(checked, text)
 
 
 def _macro_apply(block: Block, macro: _Macro) -> None:

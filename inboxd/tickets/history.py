@@ -105,6 +105,8 @@ def _text(
         return f"internal note added (by {new or 'email'})"
     if event.type == "created":
         return "ticket opened"
+    if event.type == "held_released":
+        return "held agent mail released: run as verified"
     if event.type in _INSTANTS:
         old, new = _instant(old, zone), _instant(new, zone)
     change = f"{old or '—'} → {new or '—'}" if old or new else ""

@@ -27,6 +27,7 @@ from inboxd.web import (
     reports_page,
     settings_page,
     status_page,
+    ticket_tools,
     views,
 )
 from inboxd.web.security import SecurityHeaders
@@ -48,6 +49,7 @@ def create_app(rt: Runtime, metrics: Metrics, wake: views.Wakeups | None = None)
     api.install(app, rt)
     app.include_router(agents_api.build_router(rt))
     views.install(app, rt, wake)
+    app.include_router(ticket_tools.build_router(rt, wake))
     app.include_router(status_page.build_router(rt, wake))
     app.include_router(reports_page.build_router(rt))
     app.include_router(settings_page.build_router(rt))

@@ -7,6 +7,7 @@ command text, and its buttons are forms that post command text too.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import tzinfo
@@ -14,7 +15,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fastapi import APIRouter, Depends, FastAPI, Form, Path, Request
+from fastapi import APIRouter, Depends, FastAPI, File, Form, Path, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session, col, select
 
@@ -25,8 +26,11 @@ from inboxd.models import MAX_ROW_ID, PRIORITIES, STATUSES, Attachment, Message,
 from inboxd.render import environment
 from inboxd.runtime import Runtime
 from inboxd.tickets import history, queries
+from inboxd.tickets.commands import macro_names, macro_text
 from inboxd.tickets.store import attachment_path
 from inboxd.web import signin
+from inboxd.web.flash import FLASH_COOKIE, FlashLine, forget_flash, set_flash, take_flash
+from inboxd.web.macro_picker import with_macro
 from inboxd.web.sanitize import clean_html
 from inboxd.web.security import (
     FILE_CSP,
@@ -36,6 +40,7 @@ from inboxd.web.security import (
     csrf_token,
     session_cookie_args,
 )
+from inboxd.web.uploads import read_uploads
 from inboxd.workflow.sla_explain import sla_json
 
 PAGE_SIZE = 50
@@ -45,6 +50,14 @@ QUICK_COMMANDS = (
     ("On hold", "#status on-hold"),
     ("Solved", "#status solved"),
     ("Urgent", "#priority urgent"),
+)
+
+# The list's bulk buttons: what agents do to many tickets at once in a morning's triage.
+BULK_COMMANDS = (
+    ("Assign to me", "#assign me"),
+    ("Pending", "#status pending"),
+    ("Solved", "#status solved"),
+    ("Closed", "#status closed"),
 )
 
 
@@ -103,12 +116,17 @@ class SignedIn:
 def page(
     request: Request, rt: Runtime, name: str, status_code: int = 200, **context: Any
 ) -> HTMLResponse:
-    """Render templates/web/NAME with what every page needs."""
+    """Render templates/web/NAME with what every page needs, and the confirmation lines
+    the last form left for it (flash.py), once."""
     context.setdefault("agent", getattr(request.state, "agent", None))
     context["csrf"] = csrf_token(request, rt)
     context["support_name"] = rt.config.inboxd.support_name
+    context.setdefault("flash", take_flash(request, rt))
     html = environment(rt.config.inboxd.templates_dir).get_template(f"web/{name}").render(context)
-    return HTMLResponse(html, status_code=status_code)
+    response = HTMLResponse(html, status_code=status_code)
+    if FLASH_COOKIE in request.cookies:
+        forget_flash(response)
+    return response
 
 
 def current_agent(request: Request) -> SignedIn:
@@ -254,6 +272,8 @@ def build_router(rt: Runtime, wake: Wakeups) -> APIRouter:
             priorities=PRIORITIES,
             sorts=queries.SORTS,
             agents=[a.email for a in agents],
+            quick=BULK_COMMANDS,
+            select_all=args.get("select") == "all",
             page_no=page_no,
             pages=pages,
             link=link,
@@ -261,52 +281,13 @@ def build_router(rt: Runtime, wake: Wakeups) -> APIRouter:
 
     # -- a ticket ------------------------------------------------------------------------
 
-    def ticket_page(
-        request: Request,
-        me: SignedIn,
-        ticket_id: int,
-        status_code: int = 200,
-        errors: list[tuple[str, str]] | None = None,
-        commands: str = "",
-        reply: str = "",
-    ) -> Response:
-        with session_scope(rt.engine) as session:
-            ticket = queries.get_ticket(session, ticket_id)
-            data = queries.ticket_json(session, ticket)
-            sla = sla_json(session, rt, ticket, utcnow())
-            messages = [_message_view(session, m) for m in queries.messages_of(session, ticket_id)]
-            events = history.history(session, ticket_id, reading_zone(rt))
-            others = [
-                t
-                for t in queries.list_tickets(
-                    session, queries.TicketFilter(requester=ticket.requester, limit=11)
-                )
-                if t.id != ticket_id
-            ][:10]
-        return page(
-            request,
-            rt,
-            "ticket.html",
-            status_code,
-            ticket=data,
-            sla=sla,
-            messages=messages,
-            events=events,
-            others=others,
-            quick=QUICK_COMMANDS,
-            errors=errors or [],
-            commands=commands,
-            reply=reply,
-            iso=queries.iso,
-        )
-
     @router.get("/tickets/{ticket_id}", response_class=HTMLResponse)
     def show(request: Request, ticket_id: RowId, me: Me) -> Response:
         with session_scope(rt.engine) as session:
             merged_into = queries.get_ticket(session, ticket_id).merged_into
         if merged_into:
             return RedirectResponse(f"/tickets/{merged_into}", status_code=303)
-        return ticket_page(request, me, ticket_id)
+        return ticket_page(request, rt, me, ticket_id)
 
     @router.post("/tickets/{ticket_id}/commands")
     def run(
@@ -320,13 +301,15 @@ def build_router(rt: Runtime, wake: Wakeups) -> APIRouter:
         try:
             outcome = operations.run_commands(rt, ticket_id, commands, me.email, "web")
         except operations.InvalidCommands as exc:
-            return ticket_page(request, me, ticket_id, 422, exc.errors, commands=commands)
+            return ticket_page(request, rt, me, ticket_id, 422, exc.errors, commands=commands)
         except NotFound:
             raise
         except InboxdError as exc:
-            return ticket_page(request, me, ticket_id, 422, [("", str(exc))], commands=commands)
+            errors = [("", str(exc))]
+            return ticket_page(request, rt, me, ticket_id, 422, errors, commands=commands)
         wake.mail_queued()
-        return RedirectResponse(f"/tickets/{outcome.ticket['id']}", status_code=303)
+        final = outcome.ticket["id"]
+        return done(request, rt, f"/tickets/{final}", changes_flash(outcome.result.changes))
 
     @router.post("/tickets/{ticket_id}/replies")
     def post_reply(
@@ -336,16 +319,46 @@ def build_router(rt: Runtime, wake: Wakeups) -> APIRouter:
         csrf: Csrf,
         text: Annotated[str, Form(max_length=200_000)] = "",
         note: Annotated[bool, Form()] = False,
+        cc: Annotated[str, Form(max_length=5_000)] = "",
+        # A file field left empty arrives as an empty string, not as a file.
+        files: Annotated[list[UploadFile | str], File()] = [],  # noqa: B006 (copied)
+        macro: Annotated[str, Form(max_length=200)] = "",
+        insert: Annotated[str, Form(max_length=10)] = "",
     ) -> Response:
         check_form(request, rt, csrf)
+        draft = {"reply": text, "cc": cc, "note": note}
+        if insert:  # the macro picker's button: back to the box with the macro in it
+            source = macro_text(operations.macros_dir(rt), macro.strip().lower())
+            if source is None:
+                errors = [("", f"no macro {macro[:80]!r}: choose one from the list")]
+                return ticket_page(request, rt, me, ticket_id, 422, errors, **draft)
+            draft["reply"] = with_macro(text, source)
+            return ticket_page(request, rt, me, ticket_id, inserted=macro.strip(), **draft)
         try:
-            operations.post_reply(rt, ticket_id, me.email, text, note=note, source="web")
+            parts = read_uploads(files, rt.config.web.max_upload_bytes)
+            data = operations.post_reply(
+                rt,
+                ticket_id,
+                me.email,
+                text,
+                note=note,
+                source="web",
+                read_commands=True,
+                cc=split_addresses(cc),
+                files=parts,
+            )
+        except operations.InvalidCommands as exc:
+            return ticket_page(request, rt, me, ticket_id, 422, exc.errors, **draft)
         except NotFound:
             raise
         except InboxdError as exc:
-            return ticket_page(request, me, ticket_id, 422, [("", str(exc))], reply=text)
+            return ticket_page(request, rt, me, ticket_id, 422, [("", str(exc))], **draft)
         wake.mail_queued()
-        return RedirectResponse(f"/tickets/{ticket_id}#latest", status_code=303)
+        lines = changes_flash(data["changes"])
+        if data["posted"] is not None:
+            sent = next((m for m in data["messages"] if m["id"] == data["posted"]), None)
+            lines.insert(0, FlashLine(_posted_line(sent, len(parts))))
+        return done(request, rt, f"/tickets/{data['id']}#latest", lines)
 
     # -- what a message carries ----------------------------------------------------------
 
@@ -392,8 +405,84 @@ def build_router(rt: Runtime, wake: Wakeups) -> APIRouter:
     return router
 
 
-def _message_view(session: Session, message: Message) -> dict[str, Any]:
-    """What the ticket page shows of one message."""
+def ticket_page(
+    request: Request,
+    rt: Runtime,
+    me: SignedIn,
+    ticket_id: int,
+    status_code: int = 200,
+    errors: list[tuple[str, str]] | None = None,
+    *,
+    commands: str = "",
+    reply: str = "",
+    cc: str = "",
+    note: bool = False,
+    inserted: str = "",
+) -> Response:
+    """The ticket page; with `errors` (and the agent's input kept) after a refusal."""
+    with session_scope(rt.engine) as session:
+        ticket = queries.get_ticket(session, ticket_id)
+        data = queries.ticket_json(session, ticket)
+        sla = sla_json(session, rt, ticket, utcnow())
+        messages = [_message_view(session, m, me) for m in queries.messages_of(session, ticket_id)]
+        events = history.history(session, ticket_id, reading_zone(rt))
+        others = [
+            t
+            for t in queries.list_tickets(
+                session, queries.TicketFilter(requester=ticket.requester, limit=11)
+            )
+            if t.id != ticket_id
+        ][:10]
+    return page(
+        request,
+        rt,
+        "ticket.html",
+        status_code,
+        ticket=data,
+        sla=sla,
+        messages=messages,
+        events=events,
+        others=others,
+        quick=QUICK_COMMANDS,
+        errors=errors or [],
+        commands=commands,
+        reply=reply,
+        cc=cc,
+        note=note,
+        inserted=inserted,
+        macros=macro_names(operations.macros_dir(rt)),
+        max_upload=rt.config.web.max_upload_bytes,
+        iso=queries.iso,
+    )
+
+
+def done(request: Request, rt: Runtime, where: str, lines: list[FlashLine]) -> Response:
+    """After a form did something: back to a page (GET), which shows `lines` once."""
+    response = RedirectResponse(where, status_code=303)
+    if lines:
+        set_flash(response, request, rt, lines)
+    return response
+
+
+def changes_flash(changes: list[str]) -> list[FlashLine]:
+    """A command block's changes as confirmation lines ("status: new → pending")."""
+    return [FlashLine(c) for c in changes]
+
+
+def split_addresses(text: str) -> list[str]:
+    """The CC field: addresses separated by commas, semicolons or spaces (as pasted)."""
+    return [a for a in re.split(r"[\s,;]+", text) if a]
+
+
+def _posted_line(message: dict[str, Any] | None, files: int) -> str:
+    attached = f" with {files} attachment{'s' if files != 1 else ''}" if files else ""
+    if message is not None and message.get("kind") == "note":
+        return f"Internal note added{attached}."
+    return f"Reply sent to the customer{attached}."
+
+
+def _message_view(session: Session, message: Message, me: SignedIn) -> dict[str, Any]:
+    """What the ticket page shows of one message, and what `me` may do with it."""
     files = session.exec(
         select(Attachment).where(Attachment.message_pk == message.id).order_by(col(Attachment.id))
     ).all()
@@ -419,6 +508,11 @@ def _message_view(session: Session, message: Message) -> dict[str, Any]:
         "sender_ambiguous": message.sender_ambiguous,
         "sender_problem": message.flags.get("sender_problem"),
         "automatic": message.flags.get("automatic"),
+        # agentmail.release_held decides; this only spares others a button that refuses.
+        "releasable": message.kind == "held"
+        and str(message.flags.get("held", "")).startswith("unverified")
+        and (me.role == "admin" or me.email.lower() == message.from_email.lower()),
+        "released_by": message.flags.get("released_by"),
     }
 
 
