@@ -44,6 +44,7 @@ def test_every_config_key_is_documented_in_the_sample() -> None:
         "rules": config.RuleEntry,
         "kb": config.KbSection,
         "csat": config.CsatSection,
+        "organizations": config.OrganizationEntry,
     }
     secret_variants = ("password", "password_file", "secret_key", "secret_key_env")
     for section, model in sections.items():
