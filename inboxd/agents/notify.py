@@ -23,6 +23,7 @@ from sqlmodel import Session, col, func, select
 
 from inboxd.agents import digest
 from inboxd.agents.trust import autoreply_recipient
+from inboxd.customers.context import context_for
 from inboxd.mail.classify import Classification
 from inboxd.mail.parse import Address, ParsedMessage
 from inboxd.models import (
@@ -189,14 +190,8 @@ def notify_agents(
         return 0
     cfg = rt.config.inboxd
     assignee = session.get(Agent, ticket.assignee_id) if ticket.assignee_id else None
-    earlier = session.exec(
-        select(Ticket)
-        # Earlier only: a reply on an old ticket once called the requester's newer one
-        # "earlier".
-        .where(Ticket.requester == ticket.requester, col(Ticket.id) < ticket.id)
-        .order_by(col(Ticket.id).desc())
-        .limit(3)
-    ).all()
+    # Who the customer is, their other open tickets and their organisation's (SPEC §10.7).
+    customer = context_for(session, ticket.requester, ticket.id)
     cc = session.exec(
         select(Participant.email).where(
             Participant.ticket_id == ticket.id, Participant.role == "cc"
@@ -212,7 +207,7 @@ def notify_agents(
             "headline": headline,
             "ticket": ticket,
             "assignee": assignee.email if assignee else None,
-            "earlier": earlier,
+            "customer": customer,
             "cc": cc,
             "author_line": f"{message.kind} from {author}" if message else "ticket",
             "text": message.text if message else "",

@@ -19,6 +19,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from sqlmodel import Session, col, select
 
 from inboxd.agents import directory, operations
+from inboxd.customers.context import context_for
 from inboxd.db import session_scope
 from inboxd.errors import InboxdError, NotFound
 from inboxd.models import MAX_ROW_ID, PRIORITIES, STATUSES, Attachment, Message, utcnow
@@ -276,6 +277,7 @@ def build_router(rt: Runtime, wake: Wakeups) -> APIRouter:
             sla = sla_json(session, rt, ticket, utcnow())
             messages = [_message_view(session, m) for m in queries.messages_of(session, ticket_id)]
             events = history.history(session, ticket_id, reading_zone(rt))
+            customer = context_for(session, ticket.requester, ticket_id)  # SPEC §10.7
             others = [
                 t
                 for t in queries.list_tickets(
@@ -293,6 +295,7 @@ def build_router(rt: Runtime, wake: Wakeups) -> APIRouter:
             messages=messages,
             events=events,
             others=others,
+            customer=customer,
             quick=QUICK_COMMANDS,
             errors=errors or [],
             commands=commands,
