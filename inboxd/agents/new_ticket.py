@@ -54,7 +54,7 @@ class NewTicket:
 def checked(request: NewTicket) -> NewTicket:
     """The request with its values checked (InvalidValue names the field) and cleaned."""
     requester = request.requester.strip().strip("<>").lower()
-    if not _ADDRESS.match(requester):
+    if not _ADDRESS.match(requester) or not requester.isprintable():
         raise InvalidValue("requester", f"expected the customer's email address, not {requester!r}")
     channel = request.channel.strip().lower()
     if channel not in CHANNELS:

@@ -39,7 +39,8 @@ _NOTES_MAX = 20_000
 
 
 def _normal(email: str) -> str:
-    return email.strip().strip("<>").lower()
+    # No stored text holds a NUL, and PostgreSQL refuses one in a query.
+    return email.replace("\x00", "").strip().strip("<>").lower()
 
 
 def record(
@@ -252,7 +253,7 @@ def add_address(
 ) -> None:
     """Give a profile one more address; one that is another's is refused (merge them)."""
     address = _normal(email)
-    if not _ADDRESS.match(address):
+    if not _ADDRESS.match(address) or not email.isprintable():
         raise InvalidValue("address", f"not an email address: {email!r}")
     holder = customer_for(session, address)
     if holder is not None:
