@@ -199,8 +199,8 @@ def sync_organizations(session: Session, organizations: Sequence[OrganizationEnt
     Costs one pass over the profiles once per change of the list, none otherwise."""
     wanted = fingerprint(organizations)
     state = session.get(ClockState, _FINGERPRINT_KEY)
-    if state is not None and state.value == wanted:
-        return 0
+    if (state.value if state is not None else fingerprint(())) == wanted:
+        return 0  # unchanged (no list, and none before, writes nothing: dry runs stay dry)
     changed = 0
     query = select(Customer).where(
         col(Customer.merged_into).is_(None), Customer.organization_source != "agent"
