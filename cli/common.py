@@ -14,7 +14,10 @@ from typing import Annotated, Any
 import typer
 
 from inboxd import config as config_mod
+from inboxd.customers.organizations import check_organizations
+from inboxd.customers.profiles import sync_organizations
 from inboxd.daemon import logs
+from inboxd.db import session_scope
 from inboxd.errors import InboxdError
 from inboxd.runtime import Runtime, open_runtime, require_database
 from inboxd.workflow import kb_suggest
@@ -71,9 +74,12 @@ def open_rt(config: Path | None, *, create: bool = False) -> Runtime:
     `serve`, `ingest`, `agents add`, ...) pass `create=True`; every other command finds no
     database a config error instead of creating an empty one."""
     cfg = load_config(config)
+    check_organizations(cfg)  # free-mail domains never map (SPEC §10.7): refuse to start
     # The composition root: `#kb` reaches the knowledge base through the runtime.
     rt = replace(open_runtime(cfg, create=create), kb_article_text=kb_suggest.article_text(cfg))
     logs.configure(cfg)
+    with rt.write_lock, session_scope(rt.engine) as session:
+        sync_organizations(session, cfg.organizations)  # a no-op unless the list changed
     return rt
 
 

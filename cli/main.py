@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cli import admin, agents, kb, mail, report, rules, sla, tickets
+from cli import admin, agents, customers, kb, mail, report, rules, sla, ticket, tickets
 from cli.common import ROOT_CONFIG, ConfigOption
 from inboxd import __version__
 
@@ -51,6 +51,8 @@ report.register(app)
 sla.register(app)
 rules.register(app)
 kb.register(app)
+customers.register(app)
+ticket.register(app)
 
 
 def main() -> None:

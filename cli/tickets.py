@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import replace
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -138,6 +138,7 @@ def show(
         )
         if data["cc"]:
             typer.echo(f"cc {', '.join(data['cc'])}")
+        _print_customer(data)
         if data["tags"]:
             typer.echo(f"tags {', '.join(data['tags'])}")
         for m in data["messages"]:
@@ -150,6 +151,29 @@ def show(
         typer.echo("\nhistory:")
         for line in lines:
             typer.echo(f"  {line.when} {line.actor} {line.kind} {line.text}".rstrip())
+
+
+def _print_customer(data: dict[str, Any]) -> None:
+    """The customer beside the ticket (SPEC §10.7), as notifications show them."""
+    if data["submitter"] != data["requester"]:
+        typer.echo(f"logged by {data['submitter']} ({data['channel']})")
+    customer = data.get("customer")
+    if not customer:
+        return
+    typer.echo(
+        f"customer {customer['id']} {customer['name'] or '(no name)'}"
+        f" · {customer['organization'] or 'no organisation'}"
+        f" · {', '.join(customer['addresses'])}"
+    )
+    for label, key in (
+        ("their other open tickets", "open_tickets"),
+        (f"open at {customer['organization']}", "organization_open_tickets"),
+        ("recently solved", "recent_solved"),
+    ):
+        if customer[key]:
+            typer.echo(
+                f"{label}: " + "; ".join(f"#{t['id']} {t['subject']}" for t in customer[key])
+            )
 
 
 def run(

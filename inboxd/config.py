@@ -330,6 +330,14 @@ class CsatSection(_Section):
     min_days_between: int = Field(default=7, ge=0)  # one survey per customer in this many days
 
 
+class OrganizationEntry(_Section):
+    """`[[organizations]]` (SPEC §10.7): addresses at or under `domains` belong to `name`;
+    customers/organizations.py refuses free-mail domains and public suffixes at start-up."""
+
+    name: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^\S(.*\S)?$")]
+    domains: Annotated[tuple[str, ...], Field(min_length=1)]
+
+
 class Config(_Section):
     """The whole configuration, frozen. `base_dir` anchors every relative path."""
 
@@ -349,6 +357,7 @@ class Config(_Section):
     csat: CsatSection = CsatSection()
     loops: LoopsSection = LoopsSection()
     teams: tuple[TeamEntry, ...] = ()
+    organizations: tuple[OrganizationEntry, ...] = ()
     base_dir: Path = Path(".")
     source: str = EMBEDDED
 

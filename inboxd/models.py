@@ -411,7 +411,11 @@ class Customer(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    # "agent" (an agent set it: mail never overwrites it), "mail" (a From: or Cc: line), "".
+    name_source: str = Field(default="", max_length=16)
     organization: str | None = Field(default=None, max_length=200, index=True)
+    # "agent" (set by hand: [[organizations]] never overrides it), "domain" or "".
+    organization_source: str = Field(default="", max_length=16)
     # A language tag such as en, zh-Hans, zh-Hant, ja, de (SPEC §10.8); None = unknown.
     language: str | None = Field(default=None, max_length=16)
     language_source: str = Field(default="", max_length=16)  # detected | agent | ""
@@ -446,3 +450,17 @@ class CustomerMerge(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow)
     undone_at: datetime | None = None
     undone_by: str = Field(default="", max_length=320)
+
+
+class CustomerEvent(SQLModel, table=True):
+    """The history of a profile: who changed what, from what to what, and when."""
+
+    __tablename__ = "customer_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    at: datetime = Field(default_factory=utcnow)
+    actor: str = Field(max_length=320)
+    type: str = Field(max_length=32)  # created, name, organization, address, merged, ...
+    from_value: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    to_value: str | None = Field(default=None, sa_column=Column(Text, nullable=True))

@@ -3,7 +3,8 @@
 SMTP, IMAP and `inboxd ingest` all call `ingest()`. The stages, in order:
 
     store raw -> exact duplicate? -> parse (strips X-Inboxd-*) -> own mail? ->
-    duplicate? -> classify -> thread -> strip quotes -> store message -> events
+    duplicate? -> classify -> thread -> strip quotes -> store message -> events ->
+    customer profiles -> follow-up (agent commands, acknowledgement, notifications)
 
 Everything for one message happens in one transaction. A message the parser rejects,
 or that hits a bug, is quarantined with its raw bytes in a transaction of its own, so
@@ -26,6 +27,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session, col, select
 
 from inboxd.agents import followup, loop_guard, notices, teams
+from inboxd.customers.intake import Person, resolve_people
 from inboxd.db import keep_loaded, session_scope
 from inboxd.errors import DatabaseUnavailable, NotFound, ParseRejected
 from inboxd.mail.classify import Classification, classify
@@ -300,6 +302,7 @@ def _ingest(
     if not created and csat.vote_by_reply(session, rt, ticket, msg, decision, message_pk):
         return IngestResult(source, "appended", ticket.id, msg.message_id, "survey answer")
     _after_message(session, rt, ticket, msg, kind, decision, created, agents)
+    _resolve_customers(session, rt, ticket, msg)
     if held is not None:
         loop_guard.after_held(session, rt, held, ticket)
     followup.follow_up(
@@ -437,6 +440,18 @@ def _after_message(
         actions.set_status(session, ticket, "open", actor)
     ticket.updated_at = utcnow()
     session.add(ticket)
+
+
+def _resolve_customers(session: Session, rt: Runtime, ticket: Ticket, msg: ParsedMessage) -> None:
+    """Every requester and CC this message brought has a customer profile (SPEC §10.7)."""
+    assert ticket.id is not None
+    people = []
+    if msg.sender is not None:
+        # An ambiguous sender's name is nobody's to keep.
+        own = not msg.sender_ambiguous
+        people.append(Person(msg.sender.email, msg.sender.name if own else "", own=own))
+    people += [Person(a.email, a.name) for a in (*msg.to, *msg.cc)]
+    resolve_people(session, rt.config.organizations, ticket.id, people)
 
 
 def retry_quarantined(rt: Runtime, quarantine_id: int, release: bool = False) -> IngestResult:

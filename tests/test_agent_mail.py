@@ -480,12 +480,13 @@ def test_a_relayed_reply_names_the_customer_and_links_their_status_page(desk: De
     assert links[0] in body_text(desk.mails_to(CAROL)[0].message)  # the acknowledgement's
 
 
-def test_a_notification_lists_only_the_requesters_earlier_tickets(desk: Desk) -> None:
-    """Issue 16.7: a reply on an old ticket called the requester's newer ticket "earlier"."""
+def test_a_notification_lists_the_requesters_other_open_tickets(desk: Desk) -> None:
+    """Issue 16.7: a reply on an old ticket called the requester's newer ticket "earlier";
+    since #15 the header lists the customer's other open tickets, old or new."""
     first, first_msgid = desk.customer_writes(subject="Invoice address wrong")
     second, _ = desk.customer_writes(subject="Parcel damaged")
     about_second = body_text(mail_from_inboxd(desk, ALICE, f"[#{second}]").message)
-    assert f"1 earlier ticket: #{first} Invoice address wrong" in about_second
+    assert f"Their other open tickets: #{first} Invoice address wrong (new)" in about_second
     desk.send(
         mail(
             sender=CAROL_FROM,
@@ -496,7 +497,8 @@ def test_a_notification_lists_only_the_requesters_earlier_tickets(desk: Desk) ->
         )
     )
     notified = body_text(mail_from_inboxd(desk, ALICE, f"[#{first}]").message)
-    assert "Hauptstraße 5" in notified and "earlier ticket" not in notified
+    assert "Hauptstraße 5" in notified and "earlier" not in notified
+    assert f"Their other open tickets: #{second} Parcel damaged (new)" in notified
 
 
 def test_receipts_and_help_carry_the_agents_token_and_answer_like_the_notification(

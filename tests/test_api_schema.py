@@ -53,6 +53,7 @@ UNAUTHENTICATED_EXAMPLES = 25  # per operation, without one
 # list against the document, so a new route cannot go unfuzzed.
 OPERATIONS = [
     ("GET", "/api/v1/tickets"),
+    ("POST", "/api/v1/tickets"),
     ("GET", "/api/v1/tickets/{ticket_id}"),
     ("POST", "/api/v1/tickets/{ticket_id}/commands"),
     ("POST", "/api/v1/tickets/{ticket_id}/replies"),
@@ -298,6 +299,13 @@ EDGE_INPUTS: dict[str, tuple[str, str, dict[str, str] | bytes | None]] = {
     "requester-filter-nul": ("GET", "/api/v1/tickets", {"requester": "a\x00@example.org"}),
     "reply-nul": ("POST", "/api/v1/tickets/1/replies", {"text": "Hi\x00"}),
     "subject-nul": ("POST", "/api/v1/tickets/1/commands", {"commands": "#subject a\x00b"}),
+    "new-ticket-nul": ("POST", "/api/v1/tickets", {"for": "c\x00@example.org", "subject": "a\x00"}),
+    "new-ticket-lone-surrogate": (
+        "POST", "/api/v1/tickets", rb'{"for": "c@example.org", "subject": "\ud800"}',
+    ),
+    "new-ticket-for-support": (
+        "POST", "/api/v1/tickets", {"for": "support@example.com", "subject": "x"},
+    ),
 }  # fmt: skip
 
 

@@ -17,7 +17,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 # Rooms from the bottom up. A module may import its own room and any room below it.
-LAYERS = ["base", "mail", "tickets", "queues", "agents", "workflow", "pipeline", "web", "daemon"]
+LAYERS = [
+    "base",
+    "mail",
+    "customers",
+    "tickets",
+    "queues",
+    "agents",
+    "workflow",
+    "pipeline",
+    "web",
+    "daemon",
+]
 # Top-level modules: what every room uses. `pipeline` is the one ingest path and sits
 # above the domain rooms it calls; `__main__` is the entry point into cli/.
 # `config` is one idea in several files: config_base (what tables share), config_teams

@@ -45,6 +45,7 @@ def test_every_config_key_is_documented_in_the_sample() -> None:
         "kb": config.KbSection,
         "csat": config.CsatSection,
         "teams": config.TeamEntry,
+        "organizations": config.OrganizationEntry,
     }
     secret_variants = ("password", "password_file", "secret_key", "secret_key_env")
     for section, model in sections.items():

@@ -24,6 +24,7 @@ from sqlmodel import Session, col, func, select
 from inboxd.agents import audience, digest, teams
 from inboxd.agents.notices import Notice, action_notices, cautious, drop_queued
 from inboxd.agents.trust import autoreply_recipient
+from inboxd.customers.context import context_for
 from inboxd.mail.classify import Classification
 from inboxd.mail.parse import Address, ParsedMessage
 from inboxd.models import (
@@ -238,14 +239,8 @@ def _notification_text(
 ) -> str:
     cfg = rt.config.inboxd
     assignee = session.get(Agent, ticket.assignee_id) if ticket.assignee_id else None
-    earlier = session.exec(
-        select(Ticket)
-        # Earlier only: a reply on an old ticket once called the requester's newer one
-        # "earlier".
-        .where(Ticket.requester == ticket.requester, col(Ticket.id) < ticket.id)
-        .order_by(col(Ticket.id).desc())
-        .limit(3)
-    ).all()
+    # Who the customer is, their other open tickets and their organisation's (SPEC §10.7).
+    customer = context_for(session, ticket.requester, ticket.id)
     cc = session.exec(
         select(Participant.email).where(
             Participant.ticket_id == ticket.id, Participant.role == "cc"
@@ -259,7 +254,7 @@ def _notification_text(
             "headline": "\n".join(headlines),
             "ticket": ticket,
             "assignee": assignee.email if assignee else None,
-            "earlier": earlier,
+            "customer": customer,
             "cc": cc,
             "author_line": f"{message.kind} from {author}" if message else "ticket",
             "text": message.text if message else "",

@@ -21,6 +21,7 @@ from sqlalchemy import create_engine, text
 
 from inboxd import db
 from inboxd.config import Config
+from inboxd.customers.organizations import check_organizations
 from inboxd.daemon.sender import open_relay
 from inboxd.errors import InboxdError, PortInUse
 from inboxd.workflow.rules import load_rules
@@ -113,6 +114,7 @@ def agent_trust(cfg: Config) -> CheckLine:
 def _workflow(cfg: Config) -> CheckLine:
     """Calendars, SLA policies and rules parse (their conditions, regexes, commands)."""
     try:
+        check_organizations(cfg)
         levels = service_levels(cfg)
         rules = load_rules(cfg)
     except InboxdError as exc:
@@ -123,7 +125,7 @@ def _workflow(cfg: Config) -> CheckLine:
         "workflow",
         True,
         f"{len(levels.calendars)} calendars, {len(levels.policies)} SLA policies,"
-        f" {len(rules)} rules",
+        f" {len(rules)} rules, {len(cfg.organizations)} organizations",
     )
 
 

@@ -20,7 +20,7 @@ from sqlmodel import Session
 from inboxd.mail.command_tags import CommandCall, extract_tags
 from inboxd.models import Ticket
 from inboxd.render import BUNDLED
-from inboxd.tickets import handlers
+from inboxd.tickets import customer_commands, handlers
 from inboxd.tickets.blocks import Actor, Block, BlockResult, CommandError
 from inboxd.tickets.store import savepoint
 
@@ -288,6 +288,23 @@ COMMANDS: dict[str, Command] = {
             "mails you the ticket's deadlines and how they were counted",
             handlers.no_args,
             handlers.sla_apply,
+        ),
+        # Customer profiles (SPEC §10.7): tickets/customer_commands.py.
+        Command(
+            "customer-merge",
+            {},
+            "#customer-merge OTHER",
+            "joins the profile of OTHER (an address or customer id) to the requester's",
+            customer_commands.merge_parse,
+            customer_commands.merge_apply,
+        ),
+        Command(
+            "customer-unmerge",
+            {},
+            "#customer-unmerge [ADDR]",
+            "undoes the requester's profile merge (or the one that joined ADDR) exactly",
+            customer_commands.unmerge_parse,
+            customer_commands.unmerge_apply,
         ),
         Command("help", {}, "#help", "mails you this table", handlers.no_args, handlers.help_apply),
     ]

@@ -76,7 +76,9 @@ def history(session: Session, ticket_id: int, zone: tzinfo) -> list[HistoryLine]
 def lines(events: list[Event], kinds: dict[int, str], zone: tzinfo) -> list[HistoryLine]:
     """The pure part of history(): `kinds` is each message's kind now, by primary key."""
     undo_blocks = {e.block for e in events if e.type == "undo" and e.block}
-    told = {e.message_pk for e in events if e.type in ("reply", "note") and e.message_pk}
+    told = {
+        e.message_pk for e in events if e.type in ("reply", "note", "logged_text") and e.message_pk
+    }
     out: list[HistoryLine] = []
     for event in events:
         text = _text(event, kinds, undo_blocks, told, zone)
@@ -107,6 +109,10 @@ def _text(
         return "ticket opened"
     if event.type == "held_released":
         return "held agent mail released: run as verified"
+    if event.type == "logged":
+        return f"opened on the customer's behalf ({new or 'other'})"
+    if event.type == "logged_text":
+        return f"the customer's request written down, not sent (by {new or 'cli'})"
     if event.type in _INSTANTS:
         old, new = _instant(old, zone), _instant(new, zone)
     change = f"{old or '—'} → {new or '—'}" if old or new else ""

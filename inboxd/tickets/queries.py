@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Integer, column, func, or_, table, union
 from sqlmodel import Session, col, select
 
+from inboxd.customers.context import context_for, organizations_for
 from inboxd.errors import InvalidValue, NotFound
 from inboxd.models import (
     MAX_TICKET_ID,
@@ -278,15 +279,24 @@ def ticket_json(session: Session, ticket: Ticket, *, full: bool = False) -> dict
         list(tags),
         list(cc),
         session.get(SlaDue, ticket.id),
+        organizations_for(session, [ticket.requester]).get(ticket.requester),
     )
     if full:
+        # The customer as agents see them beside the ticket (SPEC §10.7); bounded.
+        customer = context_for(session, ticket.requester, ticket.id)
+        data["customer"] = customer.to_json() if customer else None
         data["messages"] = [_message_json(session, m) for m in messages_of(session, ticket.id)]
         data["events"] = [_event_json(e) for e in events_of(session, ticket.id)]
     return data
 
 
 def _ticket_fields(
-    ticket: Ticket, assignee: str | None, tags: list[str], cc: list[str], due: SlaDue | None
+    ticket: Ticket,
+    assignee: str | None,
+    tags: list[str],
+    cc: list[str],
+    due: SlaDue | None,
+    organization: str | None,
 ) -> dict[str, Any]:
     return {
         "id": ticket.id,
@@ -307,11 +317,16 @@ def _ticket_fields(
         # The nearest SLA deadline still running (SPEC §10.2); `inboxd sla N` explains it.
         "sla_due_at": iso(due.due_at) if due else None,
         "sla_due_target": due.due_target if due and due.due_at else None,
+        # How it reached support, and who opened it: the requester, or the agent who
+        # logged a call (SPEC §4, §10.7); the requester's organisation.
+        "channel": ticket.channel,
+        "submitter": ticket.submitter or ticket.requester,
+        "organization": organization,
     }
 
 
 def tickets_json(session: Session, tickets: list[Ticket]) -> list[dict[str, Any]]:
-    """ticket_json for a page of tickets, in three queries instead of three per ticket."""
+    """ticket_json for a page of tickets, in five queries instead of five per ticket."""
     ids = [t.id for t in tickets]
     agent_ids = {t.assignee_id for t in tickets if t.assignee_id}
     emails = dict(
@@ -334,6 +349,7 @@ def tickets_json(session: Session, tickets: list[Ticket]) -> list[dict[str, Any]
     dues = {
         d.ticket_id: d for d in session.exec(select(SlaDue).where(col(SlaDue.ticket_id).in_(ids)))
     }
+    organizations = organizations_for(session, [t.requester for t in tickets])
     return [
         _ticket_fields(
             t,
@@ -341,6 +357,7 @@ def tickets_json(session: Session, tickets: list[Ticket]) -> list[dict[str, Any]
             tags.get(t.id or 0, []),
             ccs.get(t.id or 0, []),
             dues.get(t.id or 0),
+            organizations.get(t.requester),
         )
         for t in tickets
     ]

@@ -189,9 +189,17 @@ def _forget_events(session: Session) -> None:
 
 
 def open_ticket(
-    session: Session, subject: str, requester: str, followup_of: int | None = None
+    session: Session,
+    subject: str,
+    requester: str,
+    followup_of: int | None = None,
+    *,
+    channel: str = "email",
+    submitter: str = "",
 ) -> Ticket:
-    """Create a new ticket with its requester as the first participant."""
+    """Create a new ticket with its requester as the first participant. An agent who
+    opens one on a customer's behalf is its `submitter`, never a participant: replies go
+    to the requester (Zammad sent them to the agent who logged the call)."""
     # A Core INSERT, then the ORM object made persistent without a flush: the unit of
     # work's INSERT was the most expensive statement of ingesting a new ticket. Pending
     # ORM changes are flushed first, so statements still run in the order they were made.
@@ -212,6 +220,8 @@ def open_ticket(
         "followup_of": followup_of,
         "spam": False,
         "due_at": None,
+        "channel": channel,
+        "submitter": submitter,
     }
     result = session.connection().execute(plain_insert(Ticket), values)
     ticket = Ticket(id=_new_id(result), **values)
@@ -226,7 +236,11 @@ def open_ticket(
             "added_at": utcnow(),
         }
         _core(session, plain_insert(Participant), [row])
-    record_event(session, ticket, requester or "system", "created", None, "new")
+    record_event(session, ticket, submitter or requester or "system", "created", None, "new")
+    if submitter:
+        # What reports and SLA clocks read to count a logged call's first reply from the
+        # customer's first message (SPEC §10.7): they read events, never the ticket row.
+        record_event(session, ticket, submitter, "logged", None, channel)
     if followup_of is not None:
         record_event(session, ticket, "system", "followup", str(followup_of), str(ticket.id))
     return ticket

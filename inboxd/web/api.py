@@ -13,9 +13,10 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, Field
 
 from inboxd.agents import directory, operations
+from inboxd.agents import new_ticket as logged
 from inboxd.db import session_scope
 from inboxd.errors import InvalidValue
 from inboxd.models import MAX_TICKET_ID, utcnow
@@ -31,6 +32,29 @@ class CommandsIn(BaseModel):
 class ReplyIn(BaseModel):
     text: str = Field(description="The reply's text.", min_length=1, max_length=200_000)
     note: bool = Field(default=False, description="An internal note instead of a public reply.")
+
+
+class NewTicketIn(BaseModel):
+    """A ticket on a customer's behalf (SPEC §10.7): a call, a chat, a visit."""
+
+    requester: str = Field(
+        validation_alias=AliasChoices("for", "requester"),
+        serialization_alias="for",
+        description="The customer's email address; they are the requester.",
+        max_length=320,
+    )
+    subject: str = Field(description="What the customer asked about.", max_length=500)
+    text: str = Field(
+        default="", description="The request as taken down (public).", max_length=200_000
+    )
+    note: str = Field(
+        default="", description="An internal note instead of text.", max_length=200_000
+    )
+    name: str = Field(
+        default="", description="The customer's name, if none is known.", max_length=200
+    )
+    channel: Literal["phone", "email", "web", "chat", "walk-in", "other"] = "phone"
+    notify: bool = Field(default=False, description="Mail the customer once; else nothing.")
 
 
 class ErrorItem(BaseModel):
@@ -111,6 +135,15 @@ def build_router(rt: Runtime) -> APIRouter:
                 refused = [{"field": f"query.{exc.field}", "error": exc.reason}]
                 raise HTTPException(422, error_body(str(exc), refused)) from None
             return queries.tickets_json(session, queries.list_tickets(session, flt))
+
+    @router.post(
+        "/tickets", status_code=201, summary="Open a ticket on a customer's behalf (a call)"
+    )
+    def new_ticket(body: NewTicketIn, email: Agent) -> dict[str, Any]:
+        request = logged.NewTicket(
+            body.requester, body.subject, body.text, body.note, body.name, body.channel, body.notify
+        )
+        return logged.open_for_customer(rt, request, email, "api")
 
     @router.get("/tickets/{ticket_id}", summary="One ticket with its messages and events")
     def get_ticket(ticket_id: TicketId, _: Agent) -> dict[str, Any]:

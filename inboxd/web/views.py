@@ -19,7 +19,8 @@ from fastapi import APIRouter, Depends, FastAPI, File, Form, Path, Request, Uplo
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session, col, select
 
-from inboxd.agents import directory, operations
+from inboxd.agents import directory, new_ticket, operations
+from inboxd.customers.context import context_for
 from inboxd.db import session_scope
 from inboxd.errors import InboxdError, NotFound
 from inboxd.models import MAX_ROW_ID, PRIORITIES, STATUSES, Attachment, Message, utcnow
@@ -279,6 +280,51 @@ def build_router(rt: Runtime, wake: Wakeups) -> APIRouter:
             link=link,
         )
 
+    # -- a ticket on a customer's behalf (SPEC §10.7); before /tickets/{id} --------------
+
+    def new_ticket_form(
+        request: Request, status_code: int = 200, error: str = "", **values: Any
+    ) -> Response:
+        form = {"requester": "", "name": "", "subject": "", "text": "", "channel": "phone"}
+        return page(
+            request,
+            rt,
+            "new_ticket.html",
+            status_code,
+            form={**form, **values},
+            channels=new_ticket.CHANNELS,
+            error=error,
+        )
+
+    @router.get("/tickets/new", response_class=HTMLResponse)
+    def new_ticket_page(request: Request, me: Me) -> Response:
+        return new_ticket_form(request)
+
+    @router.post("/tickets/new")
+    def open_new_ticket(
+        request: Request,
+        me: Me,
+        csrf: Csrf,
+        requester: Annotated[str, Form(max_length=320)] = "",
+        subject: Annotated[str, Form(max_length=500)] = "",
+        text: Annotated[str, Form(max_length=200_000)] = "",
+        name: Annotated[str, Form(max_length=200)] = "",
+        channel: Annotated[str, Form(max_length=16)] = "phone",
+        note: Annotated[bool, Form()] = False,
+        notify: Annotated[bool, Form()] = False,
+    ) -> Response:
+        check_form(request, rt, csrf)
+        typed = {"requester": requester, "subject": subject, "text": text, "name": name}
+        wanted = new_ticket.NewTicket(
+            requester, subject, "" if note else text, text if note else "", name, channel, notify
+        )
+        try:
+            data = new_ticket.open_for_customer(rt, wanted, me.email, "web")
+        except InboxdError as exc:
+            return new_ticket_form(request, 422, str(exc), **typed, channel=channel)
+        wake.mail_queued()
+        return RedirectResponse(f"/tickets/{data['id']}", status_code=303)
+
     # -- a ticket ------------------------------------------------------------------------
 
     @router.get("/tickets/{ticket_id}", response_class=HTMLResponse)
@@ -426,6 +472,7 @@ def ticket_page(
         sla = sla_json(session, rt, ticket, utcnow())
         messages = [_message_view(session, m, me) for m in queries.messages_of(session, ticket_id)]
         events = history.history(session, ticket_id, reading_zone(rt))
+        customer = context_for(session, ticket.requester, ticket_id)  # SPEC §10.7
         others = [
             t
             for t in queries.list_tickets(
@@ -443,6 +490,7 @@ def ticket_page(
         messages=messages,
         events=events,
         others=others,
+        customer=customer,
         quick=QUICK_COMMANDS,
         errors=errors or [],
         commands=commands,

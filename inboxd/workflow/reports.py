@@ -55,7 +55,9 @@ DEFINITIONS = {
         "For tickets opened in the period (and not merged into another): from opening to"
         " the first public agent reply (a mail that reached the customer: relayed, web, API"
         " or CLI; never a note or an automatic mail). Tickets with no such reply by the"
-        " period's end are counted as unanswered."
+        " period's end are counted as unanswered. A ticket an agent opened on a customer's"
+        " behalf (a logged call) counts from the customer's first message to the next public"
+        " reply, and not at all while the customer has not written."
     ),
     "next_reply": (
         "For customer messages in the period that arrived after an agent had replied:"
@@ -183,9 +185,8 @@ def compute_by(
             for agent in _agents_of(t, period, agents):
                 groups[agent].add(t, agent=agent)
             continue
-        # Every ticket is an email ticket until tickets record another channel (#15).
         keys = {"team": [t.team or "(none)"], "tag": sorted(t.tags) or ["(none)"]}
-        for key in keys.get(by, ["email"]):
+        for key in keys.get(by, [t.channel]):
             groups[key].add(t)
     result = {}
     for key in sorted(groups):
@@ -257,16 +258,21 @@ class _Figures:
         if agent is None:
             self.count["reopened"] += sum(1 for at in t.reopens() if self._inside(at))
             self._backlog(t)
-        first = replies[0] if replies else None
+        # A logged call counts from the customer's first message, or not at all (§10.7).
+        start = t.first_reply_start()
+        counted = set(t.counted_replies([at for at, _ in replies]))
+        timed = [r for r in replies if r[0] in counted]
+        first = timed[0] if timed else None
         # A ticket merged away lives on in its target; it has no reply time of its own.
-        measured = created_inside and t.merged_at is None
+        measured = created_inside and t.merged_at is None and start is not None and start < end
         if measured and (agent is None or (first is not None and first[1] == agent)):
+            assert start is not None
             if first is not None:
-                self._span("first_reply", t.created_at, first[0])
+                self._span("first_reply", start, first[0])
             else:
                 self.unanswered["first_reply"] += 1
         if agent is None:
-            self._next_replies(t, replies)
+            self._next_replies(t, timed)
             last_solve = solves[-1][0] if solves else None
             if measured and last_solve is not None and t.status_at(end) in RESOLVED:
                 self._span("full_resolution", t.created_at, last_solve)

@@ -4,7 +4,8 @@ Everything is derived from the ticket's history (its Timeline: the event log), t
 that applies now and a given "now", so a restart, a calendar edit or a second daemon
 computes the same deadlines. The ledger of what was already fired lives in sla_clock.py.
 
-Targets: `first_reply` (created → first public agent reply), `next_reply` (the first customer
+Targets: `first_reply` (created → first public agent reply; for a call an agent logged, from
+the customer's first message, or none until they write), `next_reply` (the first customer
 message after a public reply → the next public reply; one cycle per wait) and
 `resolution` (created → solved or closed, paused in `pause_on`). Reply clocks never pause.
 """
@@ -159,9 +160,11 @@ def targets(
     if t.created_at is None:
         return []
     out: list[TargetState] = []
-    replies = sorted(at for at, _agent in t.replies if at <= now)
-    if "first_reply" in policy.limits:
-        out.append(_reply_clock(policy, "first_reply", t.created_at, replies, now, explain))
+    # A logged call's reply clocks count from the customer's first message (SPEC §10.7).
+    replies = t.counted_replies(sorted(at for at, _agent in t.replies if at <= now))
+    first_start = t.first_reply_start()
+    if "first_reply" in policy.limits and first_start is not None and first_start <= now:
+        out.append(_reply_clock(policy, "first_reply", first_start, replies, now, explain))
     if "next_reply" in policy.limits:
         for start in _waits(t, replies, now):
             out.append(_reply_clock(policy, "next_reply", start, replies, now, explain))

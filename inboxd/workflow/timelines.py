@@ -42,6 +42,7 @@ _TYPES = (
     "self_service",
     "sla_breach",
     "sla_achieved",
+    "logged",
 )
 
 
@@ -69,6 +70,25 @@ class Timeline:
     # (at, target) for SLA outcomes recorded by the SLA clock.
     sla_breaches: list[tuple[datetime, str]] = field(default_factory=list)
     sla_achieved: list[tuple[datetime, str]] = field(default_factory=list)
+    # A ticket an agent opened on a customer's behalf (a logged call): who, and how the
+    # customer reached them (SPEC §10.7). Email tickets: None and "email".
+    logged_by: str | None = None
+    channel: str = "email"
+
+    def first_reply_start(self) -> datetime | None:
+        """When the first-reply clock starts: at opening; for a logged call, at the
+        customer's first message after it (None: they never wrote, so it is not counted)."""
+        if self.logged_by is None:
+            return self.created_at
+        return self.customer_messages[0] if self.customer_messages else None
+
+    def counted_replies(self, replies: list[datetime]) -> list[datetime]:
+        """The public replies reply clocks count: for a logged call, only those after the
+        customer's first message (what the agent sent before answers nobody's wait)."""
+        start = self.first_reply_start()
+        if self.logged_by is None or start is None:
+            return replies if self.logged_by is None else []
+        return [r for r in replies if r >= start]
 
     def status_at(self, when: datetime) -> str | None:
         """The status at `when` (None before the ticket existed)."""
@@ -165,3 +185,5 @@ def _apply(
         t.sla_breaches.append((at, new))
     elif type_ == "sla_achieved" and new:
         t.sla_achieved.append((at, new))
+    elif type_ == "logged":
+        t.logged_by, t.channel = actor, new or "other"
