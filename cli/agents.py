@@ -7,9 +7,8 @@ from typing import Annotated
 import typer
 
 from cli.common import ConfigOption, JsonOption, errors, open_rt, print_json, table
-from inboxd.agents import directory
-from inboxd.db import session_scope
-from inboxd.web import signin
+
+# Each command imports what it uses (cli/common.py says why).
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -34,6 +33,9 @@ def add(
 
     Example: inboxd agents add bob@example.com --name Bob --role agent
     """
+    from inboxd.agents import directory
+    from inboxd.db import session_scope
+
     with errors():
         rt = open_rt(config, create=True)
         with session_scope(rt.engine) as session:
@@ -51,6 +53,9 @@ def list_(
 
     Example: inboxd agents list --json
     """
+    from inboxd.agents import directory
+    from inboxd.db import session_scope
+
     with errors():
         rt = open_rt(config)
         with session_scope(rt.engine) as session:
@@ -87,6 +92,9 @@ def remove(
 
     Example: inboxd agents remove bob@example.com
     """
+    from inboxd.agents import directory
+    from inboxd.db import session_scope
+
     with errors():
         rt = open_rt(config)
         with session_scope(rt.engine) as session:
@@ -103,6 +111,9 @@ def token(
 
     Example: inboxd agents token alice@example.com
     """
+    from inboxd.agents import directory
+    from inboxd.db import session_scope
+
     with errors():
         rt = open_rt(config)
         with session_scope(rt.engine) as session:
@@ -119,6 +130,10 @@ def login_link(
 
     The link works once, within 15 minutes. Example: inboxd agents login-link alice@example.com
     """
+    from inboxd.agents import directory
+    from inboxd.db import session_scope
+    from inboxd.web import signin
+
     with errors():
         rt = open_rt(config)
         with session_scope(rt.engine) as session:
