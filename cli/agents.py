@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import sys
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from cli.common import ConfigOption, JsonOption, errors, open_rt, print_json, table
-from inboxd.agents import directory, teams
-from inboxd.agents.directory import Preferences
-from inboxd.db import session_scope
-from inboxd.models import Agent
-from inboxd.runtime import Runtime
-from inboxd.web import signin
+
+if TYPE_CHECKING:
+    from inboxd.agents.directory import Preferences
+    from inboxd.models import Agent
+    from inboxd.runtime import Runtime
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -74,6 +73,8 @@ def _prefs(
     signature: str | None,
     **more: Any,
 ) -> Preferences:
+    from inboxd.agents.directory import Preferences
+
     if signature == "-":
         signature = sys.stdin.read()
     return Preferences(
@@ -86,6 +87,8 @@ def _prefs(
 
 
 def _json(rt: Runtime, agent: Agent) -> dict[str, Any]:
+    from inboxd.agents import directory, teams
+
     return directory.agent_json(agent, teams.teams_of(rt.config, agent))
 
 
@@ -107,6 +110,9 @@ def add(
 
     Example: inboxd agents add bob@example.com --name Bob --role agent --notify assigned
     """
+    from inboxd.agents import directory
+    from inboxd.db import session_scope
+
     with errors():
         rt = open_rt(config, create=True)
         prefs = _prefs(notify, receipts, language, signature)
@@ -135,6 +141,9 @@ def set_(
 
     Example: inboxd agents set bob@example.com --notify assigned --receipts on
     """
+    from inboxd.agents import directory
+    from inboxd.db import session_scope
+
     with errors():
         rt = open_rt(config)
         role_name = role.value if role else None
@@ -158,6 +167,9 @@ def list_(
 
     Example: inboxd agents list --json
     """
+    from inboxd.agents import directory
+    from inboxd.db import session_scope
+
     with errors():
         rt = open_rt(config)
         with session_scope(rt.engine) as session:
@@ -195,6 +207,9 @@ def show(
 
     Example: inboxd agents show bob@example.com
     """
+    from inboxd.agents import directory
+    from inboxd.db import session_scope
+
     with errors():
         rt = open_rt(config)
         with session_scope(rt.engine) as session:
@@ -240,6 +255,9 @@ def remove(
     asked); with it, each ticket is unassigned and goes back to its queue.
     Example: inboxd agents remove bob@example.com --force
     """
+    from inboxd.agents import directory
+    from inboxd.db import session_scope
+
     with errors():
         rt = open_rt(config)
         with session_scope(rt.engine) as session:
@@ -271,6 +289,9 @@ def token(
 
     Example: inboxd agents token alice@example.com
     """
+    from inboxd.agents import directory
+    from inboxd.db import session_scope
+
     with errors():
         rt = open_rt(config)
         with session_scope(rt.engine) as session:
@@ -287,8 +308,14 @@ def login_link(
 
     The link works once, within 15 minutes. Example: inboxd agents login-link alice@example.com
     """
+    from inboxd.agents import directory
+    from inboxd.db import session_scope
+    from inboxd.web import signin
+
     with errors():
         rt = open_rt(config)
         with session_scope(rt.engine) as session:
+            from inboxd.web import signin
+
             url = signin.issue_link(session, rt, directory.get_agent(session, email))
         typer.echo(url)

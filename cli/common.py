@@ -1,26 +1,30 @@
-"""Helpers every command shares: open the runtime, turn errors into exit codes, print."""
+"""Helpers every command shares: open the runtime, turn errors into exit codes, print.
+
+Start-up is every command's fixed cost, so `cli/` imports at module level only what
+every command needs (typer, the config, the error tree). A command imports the parts of
+inboxd it uses inside its body: the mail parser (flanker), the knowledge base (jieba),
+the web stack and alembic each cost a noticeable part of a second, and `inboxd
+tickets` needs none of them. tests/test_startup.py reads the import graph to keep it so.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from inboxd import config as config_mod
-from inboxd.customers.organizations import check_organizations
-from inboxd.customers.profiles import sync_organizations
-from inboxd.daemon import logs
-from inboxd.db import session_scope
 from inboxd.errors import InboxdError
-from inboxd.runtime import Runtime, open_runtime, require_database
-from inboxd.workflow import kb_suggest
+
+if TYPE_CHECKING:
+    from inboxd.runtime import Runtime
 
 ConfigOption = Annotated[
     Path | None,
@@ -65,6 +69,8 @@ def load_config(explicit: Path | None, *, reads_files: bool = False) -> config_m
     says where it looked: the embedded defaults would read an empty folder."""
     cfg = config_mod.load(config_path(explicit))
     if reads_files and cfg.source == config_mod.EMBEDDED:
+        from inboxd.runtime import require_database
+
         require_database(cfg)
     return cfg
 
@@ -73,18 +79,38 @@ def open_rt(config: Path | None, *, create: bool = False) -> Runtime:
     """Open config, database and key. Only commands that bring state into being (`init`,
     `serve`, `ingest`, `agents add`, ...) pass `create=True`; every other command finds no
     database a config error instead of creating an empty one."""
+    from inboxd.customers.organizations import check_organizations
+    from inboxd.customers.profiles import sync_organizations
+    from inboxd.daemon import logs
+    from inboxd.db import session_scope
+    from inboxd.runtime import open_runtime
+
     cfg = load_config(config)
     check_organizations(cfg)  # free-mail domains never map (SPEC §10.7): refuse to start
     # The composition root: `#kb` reaches the knowledge base through the runtime.
-    rt = replace(open_runtime(cfg, create=create), kb_article_text=kb_suggest.article_text(cfg))
+    rt = replace(open_runtime(cfg, create=create), kb_article_text=_kb_article_text(cfg))
     logs.configure(cfg)
     with rt.write_lock, session_scope(rt.engine) as session:
         sync_organizations(session, cfg.organizations)  # a no-op unless the list changed
     return rt
 
 
+def _kb_article_text(cfg: config_mod.Config) -> Callable[[str, str | None, str], str | None]:
+    """kb_suggest.article_text, imported when a `#kb` tag first needs it: the knowledge
+    base's segmenters are the slowest import of all, and most commands never reach it."""
+
+    def text(slug: str, language: str | None, subject: str) -> str | None:
+        from inboxd.workflow import kb_suggest
+
+        return kb_suggest.article_text(cfg)(slug, language, subject)
+
+    return text
+
+
 def log_to_terminal(rt: Runtime) -> None:
     """For `inboxd serve`: one line per event on stderr too (tracebacks stay in the file)."""
+    from inboxd.daemon import logs
+
     logs.configure(rt.config, terminal=True)
 
 

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import click
 import typer
 from typer.core import TyperGroup
 
 from cli.common import ConfigOption, JsonOption, errors, open_rt, print_json, table
-from inboxd.agents import operations
-from inboxd.customers import service
-from inboxd.db import session_scope
-from inboxd.runtime import Runtime
+
+if TYPE_CHECKING:
+    from inboxd.runtime import Runtime
 
 
 class _ListByDefault(TyperGroup):
@@ -42,6 +41,9 @@ def register(root: typer.Typer) -> None:
 
 
 def _actor(rt: Runtime, as_: str | None) -> str:
+    from inboxd.agents import operations
+    from inboxd.db import session_scope
+
     with session_scope(rt.engine) as session:
         return operations.acting_agent(session, as_)
 
@@ -76,6 +78,8 @@ def list_(
 
     Example: inboxd customers list acme --json
     """
+    from inboxd.customers import service
+
     with errors():
         data = service.list_json(open_rt(config), query, limit)
         if json:
@@ -103,6 +107,8 @@ def show(ref: Ref, config: ConfigOption = None, json: JsonOption = False) -> Non
 
     Example: inboxd customers show carol@example.org --json
     """
+    from inboxd.customers import service
+
     with errors():
         _print_profile(service.show_json(open_rt(config), ref), json)
 
@@ -121,6 +127,8 @@ def merge(
 
     Example: inboxd customers merge carol@work.example carol@home.example
     """
+    from inboxd.customers import service
+
     with errors():
         rt = open_rt(config)
         _print_profile(service.merge(rt, ref, other, _actor(rt, as_)), json)
@@ -142,6 +150,8 @@ def unmerge(
 
     Example: inboxd customers unmerge carol@work.example carol@home.example
     """
+    from inboxd.customers import service
+
     with errors():
         rt = open_rt(config)
         data = service.unmerge(rt, ref, other, _actor(rt, as_))
@@ -172,6 +182,8 @@ def set_(
 
     Example: inboxd customers set carol@example.org --name "Carol Lee" --language en
     """
+    from inboxd.customers import service
+
     fields = {
         k: v
         for k, v in {
@@ -199,6 +211,8 @@ def add_address(
 
     Example: inboxd customers add-address carol@example.org carol@home.example
     """
+    from inboxd.customers import service
+
     with errors():
         rt = open_rt(config)
         _print_profile(service.add_address(rt, ref, email, _actor(rt, as_)), json)
@@ -216,6 +230,8 @@ def note(
 
     Example: inboxd customers note carol@example.org "Prefers a call back."
     """
+    from inboxd.customers import service
+
     with errors():
         rt = open_rt(config)
         _print_profile(service.add_note(rt, ref, text, _actor(rt, as_)), json)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -18,9 +18,12 @@ from cli.common import (
     table,
 )
 from inboxd.config import Config
-from inboxd.db import session_scope
-from inboxd.workflow.kb_search import KbIndex
-from inboxd.workflow.kb_suggest import article_counts, article_url, kb_index
+
+if TYPE_CHECKING:
+    from inboxd.workflow.kb_search import KbIndex
+
+# Each command imports what it uses (cli/common.py says why): the knowledge base's
+# segmenters are the slowest import of all.
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -34,6 +37,8 @@ def register(root: typer.Typer) -> None:
 
 
 def _open(config: Path | None, *, rebuild: bool = False) -> tuple[Config, KbIndex]:
+    from inboxd.workflow.kb_suggest import kb_index
+
     cfg = load_config(config, reads_files=True)
     index = kb_index(cfg, rebuild=rebuild)
     for problem in index.problems:
@@ -59,6 +64,9 @@ def list_(
         cfg, index = _open(config)
         counts: dict[str, dict[str, int]] = {}
         if stats:
+            from inboxd.db import session_scope
+            from inboxd.workflow.kb_suggest import article_counts
+
             rt = open_rt(config)
             with session_scope(rt.engine) as session:
                 counts = article_counts(session)
@@ -109,6 +117,8 @@ def show(
         if article is None:
             err(f"no article {slug!r} (inboxd kb list shows them)")
             raise typer.Exit(1)
+        from inboxd.workflow.kb_suggest import article_url
+
         url = article_url(cfg, article.slug, article.language)
         others = [a.language for a in index.translations(slug) if a is not article]
         if json:

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cli.common import ConfigOption, JsonOption, errors, open_rt, print_json, table
-from inboxd import pipeline
-from inboxd.agents import loop_guard
-from inboxd.db import session_scope
 from inboxd.errors import NotFound
-from inboxd.mail.sources import iter_messages
-from inboxd.models import LoopHold
-from inboxd.queues import outbox, quarantine
-from inboxd.tickets import queries
+
+if TYPE_CHECKING:
+    from inboxd import pipeline
+    from inboxd.models import LoopHold
+
+# Each command imports what it uses (cli/common.py says why).
 
 quarantine_app = typer.Typer(invoke_without_command=True)
 outbox_app = typer.Typer(invoke_without_command=True)
@@ -41,6 +40,9 @@ def ingest(
 
     Example: inboxd ingest mail.eml archive.mbox ~/Maildir
     """
+    from inboxd import pipeline
+    from inboxd.mail.sources import iter_messages
+
     with errors():
         rt = open_rt(config, create=True)
         counts: dict[str, int] = {}
@@ -90,6 +92,9 @@ def quarantine_list(
 
     Example: inboxd quarantine --json
     """
+    from inboxd.db import session_scope
+    from inboxd.queues import quarantine
+
     if ctx.invoked_subcommand is not None:
         # `inboxd quarantine --config X retry 3`: the subcommand uses the group's options.
         ctx.obj = {"config": config, "json": json}
@@ -129,6 +134,9 @@ def quarantine_show(
 
     Example: inboxd quarantine show 3
     """
+    from inboxd.db import session_scope
+    from inboxd.queues import quarantine
+
     config, json = _group(ctx, config, json)
     with errors():
         rt = open_rt(config)
@@ -158,6 +166,9 @@ def quarantine_delete(
 
     Example: inboxd quarantine delete 3
     """
+    from inboxd.db import session_scope
+    from inboxd.queues import quarantine
+
     config, _ = _group(ctx, config, False)
     with errors():
         rt = open_rt(config)
@@ -179,6 +190,8 @@ def quarantine_release(
 
     Example: inboxd quarantine release 3
     """
+    from inboxd import pipeline
+
     config, json = _group(ctx, config, json)
     with errors():
         rt = open_rt(config)
@@ -204,6 +217,10 @@ def quarantine_retry(
 
     Example: inboxd quarantine retry 3   |   inboxd quarantine retry --all
     """
+    from inboxd import pipeline
+    from inboxd.db import session_scope
+    from inboxd.tickets import queries
+
     config, json = _group(ctx, config, json)
     with errors():
         if not ids and not all_:
@@ -243,6 +260,10 @@ def outbox_list(
 
     Example: inboxd outbox --failed
     """
+    from inboxd.db import session_scope
+    from inboxd.queues import outbox
+    from inboxd.tickets import queries
+
     if ctx.invoked_subcommand is not None:
         ctx.obj = {"config": config, "json": json}
         return
@@ -281,6 +302,8 @@ def outbox_retry(
 
     Example: inboxd outbox retry 12
     """
+    from inboxd.queues import outbox
+
     config = config or (ctx.obj or {}).get("config")
     with errors():
         rt = open_rt(config)
@@ -294,6 +317,10 @@ def loops_list(ctx: typer.Context, config: ConfigOption = None, json: JsonOption
 
     Example: inboxd loops
     """
+    from inboxd.agents import loop_guard
+    from inboxd.db import session_scope
+    from inboxd.tickets import queries
+
     if ctx.invoked_subcommand is not None:
         ctx.obj = {"config": config}
         return
@@ -315,6 +342,8 @@ def loops_list(ctx: typer.Context, config: ConfigOption = None, json: JsonOption
 
 
 def _hold_json(row: LoopHold) -> dict[str, object]:
+    from inboxd.tickets import queries
+
     return {
         "address": row.address,
         "reason": row.reason,
@@ -334,6 +363,9 @@ def loops_lift(
 
     Example: inboxd loops lift ooo@example.com
     """
+    from inboxd.agents import loop_guard
+    from inboxd.db import session_scope
+
     config = config or (ctx.obj or {}).get("config")
     with errors():
         rt = open_rt(config)

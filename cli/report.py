@@ -10,9 +10,6 @@ from typing import Annotated, Any
 import typer
 
 from cli.common import ConfigOption, JsonOption, errors, open_rt, print_json
-from inboxd.db import session_scope
-from inboxd.models import utcnow
-from inboxd.workflow import report_text, reports
 
 
 def register(app: typer.Typer) -> None:
@@ -47,6 +44,10 @@ def report(
 
     Example: inboxd report --from 2026-11-01 --to 2026-11-30 --by agent
     """
+    from inboxd.db import session_scope
+    from inboxd.models import utcnow
+    from inboxd.workflow import report_text, reports
+
     with errors():
         rt = open_rt(config)
         try:

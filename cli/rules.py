@@ -5,13 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from sqlmodel import Session
 
 from cli.common import ConfigOption, JsonOption, errors, open_rt, print_json, table
-from inboxd.models import utcnow
-from inboxd.workflow.periods import parse_span
-from inboxd.workflow.rule_dryrun import dry_run
-from inboxd.workflow.rules import load_rules
+
+# Each command imports what it uses (cli/common.py says why).
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -31,6 +28,8 @@ def list_rules(config: ConfigOption = None, json: JsonOption = False) -> None:
 
     Example: inboxd rules list
     """
+    from inboxd.workflow.rules import load_rules
+
     with errors():
         rt = open_rt(config)
         rules = load_rules(rt.config)
@@ -74,6 +73,13 @@ def test_rules(
 
     Example: inboxd rules test --since 30d --ticket 42
     """
+    from sqlmodel import Session
+
+    from inboxd.models import utcnow
+    from inboxd.workflow.periods import parse_span
+    from inboxd.workflow.rule_dryrun import dry_run
+    from inboxd.workflow.rules import load_rules
+
     with errors():
         try:
             span = parse_span(since)

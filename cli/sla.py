@@ -7,11 +7,6 @@ from typing import Annotated
 import typer
 
 from cli.common import ConfigOption, JsonOption, errors, open_rt, print_json
-from inboxd.db import session_scope
-from inboxd.models import utcnow
-from inboxd.tickets import queries
-from inboxd.workflow.sla import service_levels
-from inboxd.workflow.sla_explain import sla_json, sla_text
 
 
 def register(app: typer.Typer) -> None:
@@ -27,6 +22,12 @@ def sla(
 
     Example: inboxd sla 42
     """
+    from inboxd.db import session_scope
+    from inboxd.models import utcnow
+    from inboxd.tickets import queries
+    from inboxd.workflow.sla import service_levels
+    from inboxd.workflow.sla_explain import sla_json, sla_text
+
     with errors():
         rt = open_rt(config)
         service_levels(rt.config)  # a bad [[sla]] or [[calendars]] entry: exit 2, named

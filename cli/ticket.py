@@ -8,9 +8,7 @@ from typing import Annotated
 import typer
 
 from cli.common import ConfigOption, JsonOption, errors, open_rt, print_json
-from inboxd.agents import new_ticket, operations
-from inboxd.db import session_scope
-from inboxd.errors import InvalidValue
+from inboxd.tickets.channels import CHANNELS
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -37,7 +35,7 @@ def new(
     note: Annotated[str, typer.Option(help="An internal note instead of --text.")] = "",
     name: Annotated[str, typer.Option(help="The customer's name, if inboxd has none.")] = "",
     channel: Annotated[
-        str, typer.Option(help=f"How they reached you: {', '.join(new_ticket.CHANNELS)}.")
+        str, typer.Option(help=f"How they reached you: {', '.join(CHANNELS)}.")
     ] = "phone",
     notify: Annotated[
         bool,
@@ -59,6 +57,10 @@ def new(
 
     Example: inboxd ticket new --for carol@example.org --subject "Refund" --notify
     """
+    from inboxd.agents import new_ticket, operations
+    from inboxd.db import session_scope
+    from inboxd.errors import InvalidValue
+
     request = new_ticket.NewTicket(
         requester,
         subject,

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import sys
 from dataclasses import replace
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from cli.common import ConfigOption, JsonOption, errors, open_rt, print_json, table
-from inboxd.agents import operations
-from inboxd.db import session_scope
 from inboxd.errors import InvalidValue
-from inboxd.models import utcnow
-from inboxd.tickets import history, queries
-from inboxd.tickets.commands import help_table
-from inboxd.workflow.sla_explain import sla_json
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+    from inboxd.models import Ticket
+
+# Each command imports what it uses (cli/common.py says why).
 
 
 def register(app: typer.Typer) -> None:
@@ -54,6 +55,10 @@ def tickets(
 
     Example: inboxd tickets --status open --assignee none --sort due
     """
+    from inboxd.db import session_scope
+    from inboxd.models import utcnow
+    from inboxd.tickets import queries
+
     with errors():
         typed = queries.TicketFilter(
             status, assignee, priority, tag, requester, limit, team, sort=sort, due=due
@@ -63,12 +68,18 @@ def tickets(
             typed = queries.checked_values(typed)
             rt = open_rt(config)
             with session_scope(rt.engine) as session:
-                me = operations.acting_agent(session, as_) if typed.assignee == "me" else None
+                me = _acting_agent(session, as_) if typed.assignee == "me" else None
                 flt = queries.checked_filter(session, typed, me, rt.config.team_names)
                 found = queries.list_tickets(session, replace(flt, now=utcnow()))
                 _print_tickets(session, found, json)
         except InvalidValue as exc:
             raise typer.BadParameter(exc.reason, param_hint=f"--{exc.field}") from None
+
+
+def _acting_agent(session: Session, as_: str | None) -> str:
+    from inboxd.agents import operations  # the reply path's imports: only for `--assignee me`
+
+    return operations.acting_agent(session, as_)
 
 
 def search(
@@ -81,14 +92,19 @@ def search(
 
     Example: inboxd search "invoice 1234"
     """
+    from inboxd.db import session_scope
+    from inboxd.tickets import queries
+
     with errors():
         rt = open_rt(config)
         with session_scope(rt.engine) as session:
             _print_tickets(session, queries.search(session, query, limit), json)
 
 
-def _print_tickets(session, found, json: bool) -> None:  # type: ignore[no-untyped-def]
-    data = [queries.ticket_json(session, t) for t in found]
+def _print_tickets(session: Session, found: list[Ticket], json: bool) -> None:
+    from inboxd.tickets import queries
+
+    data = queries.tickets_json(session, found)
     if json:
         print_json(data)
         return
@@ -120,6 +136,11 @@ def show(
 
     Example: inboxd show 42 --json
     """
+    from inboxd.db import session_scope
+    from inboxd.models import utcnow
+    from inboxd.tickets import history, queries
+    from inboxd.workflow.sla_explain import sla_json
+
     with errors():
         rt = open_rt(config)
         with session_scope(rt.engine) as session:
@@ -191,6 +212,9 @@ def run(
 
     Example: inboxd run 42 $'#status pending\n#assign bob@example.com'
     """
+    from inboxd.agents import operations
+    from inboxd.tickets.commands import help_table
+
     with errors():
         rt = open_rt(config)
         try:
@@ -223,6 +247,9 @@ def reply(
 
     Example: inboxd reply 42 "It ships today." --as alice@example.com
     """
+    from inboxd.agents import operations
+    from inboxd.db import session_scope
+
     with errors():
         body = sys.stdin.read() if text == "-" else text
         rt = open_rt(config)

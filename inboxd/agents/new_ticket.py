@@ -30,11 +30,11 @@ from inboxd.queues.outbox import compose, mailbox, queue_mail
 from inboxd.render import render
 from inboxd.runtime import Runtime
 from inboxd.tickets import queries, store
+from inboxd.tickets.channels import CHANNELS
 from inboxd.tickets.links import status_url
 from inboxd.tickets.tokens import is_ours, make_token, token_address
 
 # SPEC §4 names phone, email, web, chat, other; the issue adds walk-in (a visit).
-CHANNELS = ("phone", "email", "web", "chat", "walk-in", "other")
 _ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 
 
@@ -106,7 +106,7 @@ def open_for_customer(
             if request.notify
             else None
         )
-        recipients = notify.agents_for(session, ticket, exclude=agent.email)
+        recipients = notify.recipients(session, rt, ticket, "new", exclude=agent.email)
         notify.notify_agents(
             session,
             rt,

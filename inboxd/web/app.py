@@ -24,6 +24,7 @@ from inboxd.web import (
     api,
     csat_page,
     kb_pages,
+    new_ticket_page,
     reports_page,
     settings_page,
     status_page,
@@ -48,6 +49,7 @@ def create_app(rt: Runtime, metrics: Metrics, wake: views.Wakeups | None = None)
     app.add_middleware(SecurityHeaders, rt=rt)
     api.install(app, rt)
     app.include_router(agents_api.build_router(rt))
+    app.include_router(new_ticket_page.build_router(rt, wake))  # before /tickets/{id}
     views.install(app, rt, wake)
     app.include_router(ticket_tools.build_router(rt, wake))
     app.include_router(status_page.build_router(rt, wake))

@@ -17,9 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Depends, FastAPI, File, Form, Path, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
-from sqlmodel import Session, col, select
 
-from inboxd.agents import directory, new_ticket, operations
+from inboxd.agents import directory, operations
 from inboxd.customers.context import context_for
 from inboxd.db import session_scope
 from inboxd.errors import InboxdError, NotFound
@@ -32,6 +31,7 @@ from inboxd.tickets.store import attachment_path
 from inboxd.web import signin
 from inboxd.web.flash import FLASH_COOKIE, FlashLine, forget_flash, set_flash, take_flash
 from inboxd.web.macro_picker import with_macro
+from inboxd.web.message_view import message_view
 from inboxd.web.sanitize import clean_html
 from inboxd.web.security import (
     FILE_CSP,
@@ -280,51 +280,6 @@ def build_router(rt: Runtime, wake: Wakeups) -> APIRouter:
             link=link,
         )
 
-    # -- a ticket on a customer's behalf (SPEC §10.7); before /tickets/{id} --------------
-
-    def new_ticket_form(
-        request: Request, status_code: int = 200, error: str = "", **values: Any
-    ) -> Response:
-        form = {"requester": "", "name": "", "subject": "", "text": "", "channel": "phone"}
-        return page(
-            request,
-            rt,
-            "new_ticket.html",
-            status_code,
-            form={**form, **values},
-            channels=new_ticket.CHANNELS,
-            error=error,
-        )
-
-    @router.get("/tickets/new", response_class=HTMLResponse)
-    def new_ticket_page(request: Request, me: Me) -> Response:
-        return new_ticket_form(request)
-
-    @router.post("/tickets/new")
-    def open_new_ticket(
-        request: Request,
-        me: Me,
-        csrf: Csrf,
-        requester: Annotated[str, Form(max_length=320)] = "",
-        subject: Annotated[str, Form(max_length=500)] = "",
-        text: Annotated[str, Form(max_length=200_000)] = "",
-        name: Annotated[str, Form(max_length=200)] = "",
-        channel: Annotated[str, Form(max_length=16)] = "phone",
-        note: Annotated[bool, Form()] = False,
-        notify: Annotated[bool, Form()] = False,
-    ) -> Response:
-        check_form(request, rt, csrf)
-        typed = {"requester": requester, "subject": subject, "text": text, "name": name}
-        wanted = new_ticket.NewTicket(
-            requester, subject, "" if note else text, text if note else "", name, channel, notify
-        )
-        try:
-            data = new_ticket.open_for_customer(rt, wanted, me.email, "web")
-        except InboxdError as exc:
-            return new_ticket_form(request, 422, str(exc), **typed, channel=channel)
-        wake.mail_queued()
-        return RedirectResponse(f"/tickets/{data['id']}", status_code=303)
-
     # -- a ticket ------------------------------------------------------------------------
 
     @router.get("/tickets/{ticket_id}", response_class=HTMLResponse)
@@ -470,7 +425,10 @@ def ticket_page(
         ticket = queries.get_ticket(session, ticket_id)
         data = queries.ticket_json(session, ticket)
         sla = sla_json(session, rt, ticket, utcnow())
-        messages = [_message_view(session, m, me) for m in queries.messages_of(session, ticket_id)]
+        messages = [
+            message_view(session, m, me.email, me.role)
+            for m in queries.messages_of(session, ticket_id)
+        ]
         events = history.history(session, ticket_id, reading_zone(rt))
         customer = context_for(session, ticket.requester, ticket_id)  # SPEC §10.7
         others = [
@@ -527,41 +485,6 @@ def _posted_line(message: dict[str, Any] | None, files: int) -> str:
     if message is not None and message.get("kind") == "note":
         return f"Internal note added{attached}."
     return f"Reply sent to the customer{attached}."
-
-
-def _message_view(session: Session, message: Message, me: SignedIn) -> dict[str, Any]:
-    """What the ticket page shows of one message, and what `me` may do with it."""
-    files = session.exec(
-        select(Attachment).where(Attachment.message_pk == message.id).order_by(col(Attachment.id))
-    ).all()
-    reply_to = [a for a in message.reply_to if a.lower() != message.from_email.lower()]
-    return {
-        "pk": message.id,
-        "kind": message.kind,
-        "direction": message.direction,
-        "from_email": message.from_email,
-        "from_name": message.from_name,
-        "to": message.to,
-        "cc": message.cc,
-        "subject": message.subject,
-        "date": queries.iso(message.date or message.received_at),
-        "text": message.text or message.body,
-        "body": message.body,
-        "has_html": bool(message.html),
-        "attachments": [
-            {"id": f.id, "filename": f.filename or "(no name)", "size": f.size} for f in files
-        ],
-        "reply_to": reply_to,
-        "held": message.flags.get("held") if message.kind == "held" else None,
-        "sender_ambiguous": message.sender_ambiguous,
-        "sender_problem": message.flags.get("sender_problem"),
-        "automatic": message.flags.get("automatic"),
-        # agentmail.release_held decides; this only spares others a button that refuses.
-        "releasable": message.kind == "held"
-        and str(message.flags.get("held", "")).startswith("unverified")
-        and (me.role == "admin" or me.email.lower() == message.from_email.lower()),
-        "released_by": message.flags.get("released_by"),
-    }
 
 
 def install(app: FastAPI, rt: Runtime, wake: Wakeups) -> None:
