@@ -354,6 +354,17 @@ def test_command_only_mail_sends_nothing_to_the_customer(desk: Desk) -> None:
     ticket = desk.ticket(ticket_id)
     assert (ticket["status"], ticket["priority"]) == ("pending", "high")
     assert ticket["first_response_at"] is None
+    kept = ticket["messages"][-1]
+    assert (kept["kind"], kept["text"]) == ("note", "#status pending\n#priority high")
+
+
+def test_a_help_only_mail_is_kept_as_a_short_note_not_the_quoted_notification(
+    desk: Desk,
+) -> None:
+    ticket_id, _ = desk.customer_writes()
+    desk.reply(gmail_reply, desk.notification(ticket_id), "#help\n")
+    kept = desk.ticket(ticket_id)["messages"][-1]
+    assert (kept["kind"], kept["text"]) == ("note", "#help")
 
 
 def test_a_reply_of_nothing_but_the_quoted_notification_sends_nothing(desk: Desk) -> None:

@@ -155,7 +155,9 @@ def handle(
                 "receipt:help",
                 about,
             )
-    message.text = reply_text
+    # A command-only mail (#help, #status …) is kept as its command lines: a short note,
+    # not the whole quoted notification it was written under (issue 16).
+    message.text = reply_text or "\n".join(call.line for call in calls)
     public_default = notify.replies_public(session, notification) if notification else True
     public = (public_default or (result is not None and result.public)) and not (
         result and result.note
