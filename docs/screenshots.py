@@ -3,6 +3,7 @@
     python docs/screenshots.py          # writes docs/ticket-list.png, docs/ticket-page.png
     python docs/screenshots.py kb       # writes docs/kb.png (the help centre, /kb)
     python docs/screenshots.py reports  # writes docs/reports.png (/reports, two weeks of work)
+    python docs/screenshots.py tools    # docs/bulk-actions.png, macro-picker.png, phone-*.png
 
 Mail goes through the real pipeline into a throwaway SQLite database, agents act through
 the same operations as the web view, and headless Chromium (Debian's /usr/bin/chromium,
@@ -166,6 +167,51 @@ def reports() -> None:
     print(f"wrote {HERE / 'reports.png'}")
 
 
+def tools() -> None:
+    """The everyday tools (issue 16 item 9): the list after a bulk action with its
+    confirmation, the reply box with a macro inserted, and the list and a ticket on a
+    390 px phone, where the list becomes cards. Script off, as agents may browse."""
+    with tempfile.TemporaryDirectory() as tmp:
+        rt = open_runtime(make_config(Path(tmp), inboxd={"support_name": "Example Support"}))
+        ids = [
+            pipeline.ingest(rt, mail(sender=sender, subject=subject, body=body)).ticket
+            for sender, subject, body in CUSTOMERS
+        ]
+        operations.run_commands(rt, ids[0], "#assign bob\n#tag shipping", None, "demo")
+        with web_server(rt) as base, sync_playwright() as driver:
+            browser = driver.chromium.launch(
+                executable_path=chromium_path(), headless=True, args=["--no-sandbox"]
+            )
+            context = browser.new_context(
+                java_script_enabled=False, viewport={"width": 1280, "height": 700}
+            )
+            page = context.new_page()
+            sign_in(page, rt, base, "bob@example.com")
+            page.check(f"#pick-{ids[1]}")
+            page.check(f"#pick-{ids[2]}")
+            page.click("button[name=quick][value='#status pending']")
+            page.wait_for_load_state()
+            page.screenshot(path=str(HERE / "bulk-actions.png"), full_page=True)
+            page.goto(f"{base}/tickets/{ids[0]}")
+            page.fill("#reply-text", "Hi Carol,")
+            page.select_option("#macro", "thanks")
+            page.click("#insert-macro")
+            page.wait_for_load_state()
+            page.locator("#reply-text").scroll_into_view_if_needed()
+            page.screenshot(path=str(HERE / "macro-picker.png"))
+            context.close()
+            phone = browser.new_context(
+                java_script_enabled=False, viewport={"width": 390, "height": 844}
+            )
+            page = phone.new_page()
+            sign_in(page, rt, base, "bob@example.com")
+            page.screenshot(path=str(HERE / "phone-list.png"), full_page=True)
+            page.goto(f"{base}/tickets/{ids[0]}")
+            page.screenshot(path=str(HERE / "phone-ticket.png"))
+            browser.close()
+    print(f"wrote bulk-actions.png, macro-picker.png, phone-list.png, phone-ticket.png in {HERE}")
+
+
 def sign_in_no_script(page: object, rt: object, base: str, email: str) -> None:
     sign_in(page, rt, base, email)  # the sign-in page is a plain form: no script needed
 
@@ -175,5 +221,7 @@ if __name__ == "__main__":
         help_centre()
     elif sys.argv[1:] == ["reports"]:
         reports()
+    elif sys.argv[1:] == ["tools"]:
+        tools()
     else:
         main()
