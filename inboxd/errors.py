@@ -60,8 +60,3 @@ class PortInUse(InboxdError):
     """A port `inboxd serve` should listen on is taken (by another inboxd, or not)."""
 
     exit_code = 2
-
-
-class NotAllowed(InboxdError):
-    """The person asking may not do this (their role, or not their mail); the message
-    says who may."""

@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 from inboxd.agents import notify, replies
 from inboxd.agents.operations import macros_dir
 from inboxd.agents.trust import authentication_verdict
-from inboxd.errors import NotAllowed
+from inboxd.errors import Forbidden, InboxdError
 from inboxd.mail.command_tags import extract_tags
 from inboxd.mail.parse import ParsedMessage, parse_message
 from inboxd.mail.quotes import reply_text as new_text
@@ -216,15 +216,15 @@ def release_held(session: Session, rt: Runtime, message: Message, by: Agent) -> 
     the agent it claims to be from, signed in to the web, or an admin says it is theirs.
     Its commands run and its text is relayed or kept as a note, exactly as by mail."""
     if message.kind != "held" or not str(message.flags.get("held", "")).startswith("unverified"):
-        raise NotAllowed("only a mail held as unverified can be released")
+        raise InboxdError("only a mail held as unverified can be released")
     if by.role != "admin" and by.email.lower() != message.from_email.lower():
-        raise NotAllowed("only the agent the mail is from, or an admin, can release it")
+        raise Forbidden("only the agent the mail is from, or an admin, can release it")
     agent = session.exec(select(Agent).where(Agent.email == message.from_email)).first()
     if agent is None or not agent.active:
-        raise NotAllowed(f"{message.from_email} is no longer an active agent")
+        raise InboxdError(f"{message.from_email} is no longer an active agent")
     raw = store.load_raw(session, message.raw_sha256) if message.raw_sha256 else None
     if raw is None:
-        raise NotAllowed("the original mail is not stored, so it cannot be run again")
+        raise InboxdError("the original mail is not stored, so it cannot be run again")
     msg = parse_message(raw)
     ticket = session.get(Ticket, message.ticket_id)
     assert ticket is not None and ticket.id is not None
