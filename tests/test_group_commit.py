@@ -120,9 +120,11 @@ def test_a_message_whose_commit_failed_gets_451_and_is_not_spooled(
     monkeypatch.setattr(spool, "accept_many", broken)
     with listening(tmp_path) as (rt, daemon):
         host, port = daemon.smtp_address
-        with smtplib.SMTP(host, port, timeout=30) as smtp:
-            with pytest.raises(smtplib.SMTPDataError) as refused:
-                smtp.sendmail(CAROL, [SUPPORT], mail(message_id=new_msgid()))
+        with (
+            smtplib.SMTP(host, port, timeout=30) as smtp,
+            pytest.raises(smtplib.SMTPDataError) as refused,
+        ):
+            smtp.sendmail(CAROL, [SUPPORT], mail(message_id=new_msgid()))
         assert refused.value.smtp_code == 451
         assert spool.pending_count(rt.engine) == 0
 
