@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import smtplib
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from inboxd.db import make_engine, migrate, session_scope
 from inboxd.errors import DatabaseUnavailable
 from inboxd.models import Inbound, Message
 from inboxd.queues import spool
+from inboxd.write_lock import WriteLock
 
 database_url = daemon_harness.database_url
 
@@ -173,3 +175,24 @@ def test_concurrent_sessions_share_commits_and_every_250_is_stored(
     assert replies == [250] * sessions
     assert sum(groups) == sessions
     assert len(groups) < sessions  # some sessions shared a commit
+
+
+def test_the_doors_commit_goes_before_other_waiting_writers() -> None:
+    lock = WriteLock()
+    order: list[str] = []
+    lock.__enter__()  # a pipeline transaction in progress
+    worker = threading.Thread(target=lambda: _take(lock, order, "ingest"))
+    worker.start()
+    time.sleep(0.05)  # the ingest worker waits for its next transaction
+    door = threading.Thread(target=lambda: _take(lock.first(), order, "door"))
+    door.start()
+    time.sleep(0.05)
+    lock.__exit__()
+    worker.join(5)
+    door.join(5)
+    assert order == ["door", "ingest"]
+
+
+def _take(lock: Any, order: list[str], name: str) -> None:
+    with lock:
+        order.append(name)
