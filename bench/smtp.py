@@ -12,7 +12,8 @@ after another on it, to two servers:
               Its handle_DATA writes each message to a file of its own and fsyncs the
               file and the directory, in a worker thread, before answering 250. That is
               the least any server pays that keeps the promise "250 means on disk".
-  * inboxd:   `inboxd serve` as a subprocess, with a fresh data_dir (SQLite), free
+  * inboxd:   `inboxd serve` as a subprocess, with a fresh data_dir (SQLite, or with
+              --postgres URL a fresh schema on that PostgreSQL per round), free
               [smtp] and [web] ports and outbound mail in file mode. Two rates:
               accepted/s, from the first connection to the last 250 (spool committed);
               and accepted-and-ticketed/s, from the same start until the spool is empty
@@ -330,15 +331,18 @@ def run_baseline(mails: list[Mail], connections: int, directory: Path) -> Run:
 # --------------------------------------------------------------------------- inboxd
 
 
-def write_config(directory: Path) -> Path:
-    """inboxd.toml for one round: fresh SQLite data_dir, free ports, outbound to files."""
+def write_config(directory: Path, database_url: str = "") -> Path:
+    """inboxd.toml for one round: fresh data_dir (SQLite, or a fresh PostgreSQL schema),
+    free ports, outbound to files."""
     directory.mkdir(parents=True)
     data = directory / "data"
     cfg = directory / "inboxd.toml"
+    url_line = f'database_url = "{database_url}"\n' if database_url else ""
     cfg.write_text(
         "[inboxd]\n"
         f'support_address = "{SUPPORT}"\n'
         f'data_dir = "{data.as_posix()}"\n'
+        f"{url_line}"
         "[smtp]\n"
         'host = "127.0.0.1"\n'
         f"port = {free_port()}\n"
@@ -377,25 +381,51 @@ def wait_listening(proc: subprocess.Popen[bytes], log: Path, port: int) -> None:
     sys.exit(f"bench/smtp.py: inboxd serve did not listen within {START_TIMEOUT:.0f} s")
 
 
-def spool_state(db: Path) -> tuple[int, int, int]:
+@dataclass(frozen=True)
+class Database:
+    """Where a round's inboxd keeps its data: a SQLite file, or a PostgreSQL schema."""
+
+    sqlite: Path | None = None
+    pg_url: str = ""  # a libpq URL with the round's search_path
+    inboxd_url: str = ""  # the same for inboxd.toml (SQLAlchemy's spelling)
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        """Run a read-only query; [] while the schema does not exist yet."""
+        if self.sqlite is not None:
+            try:
+                conn = sqlite3.connect(f"file:{self.sqlite}?mode=ro", uri=True, timeout=10)
+            except sqlite3.OperationalError:
+                return []
+            try:
+                return conn.execute(sql).fetchall()
+            except sqlite3.OperationalError:  # not created yet
+                return []
+            finally:
+                conn.close()
+        import psycopg
+
+        with psycopg.connect(self.pg_url, autocommit=True) as conn:
+            try:
+                return conn.execute(sql).fetchall()  # type: ignore[arg-type]
+            except psycopg.errors.UndefinedTable:
+                return []
+
+
+def spool_state(db: Database) -> tuple[int, int, int]:
     """(rows, pending, queued outbound) read from the daemon's database, read-only."""
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
-    try:
-        rows, pending = conn.execute(
-            "select count(*), coalesce(sum(state = 'pending'), 0) from inbound"
-        ).fetchone()
-        queued = conn.execute("select count(*) from outbound where status = 'queued'").fetchone()
-        return int(rows), int(pending), int(queued[0])
-    except sqlite3.OperationalError:  # not created yet
+    found = db.rows(
+        "select count(*), coalesce(sum(case when state = 'pending' then 1 else 0 end), 0)"
+        " from inbound"
+    )
+    queued = db.rows("select count(*) from outbound where status = 'queued'")
+    if not found or not queued:
         return 0, 0, 0
-    finally:
-        conn.close()
+    return int(found[0][0]), int(found[0][1]), int(queued[0][0])
 
 
-def run_inboxd(mails: list[Mail], connections: int, cfg: Path) -> Run:
+def run_inboxd(mails: list[Mail], connections: int, cfg: Path, db: Database) -> Run:
     run = Run("inboxd", len(mails))
     base = cfg.parent
-    db = base / "data" / "inboxd.db"
     log = base / "serve.log"
     smtp_port = port_of(cfg, "smtp")
     began = time.perf_counter()
@@ -467,17 +497,13 @@ def run_inboxd(mails: list[Mail], connections: int, cfg: Path) -> Run:
     return run
 
 
-def check_inboxd(run: Run, mails: list[Mail], db: Path) -> None:
+def check_inboxd(run: Run, mails: list[Mail], db: Database) -> None:
     """Spool, Message rows and tickets against what was sent and the manifest."""
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        states = Counter(dict(conn.execute("select state, count(*) from inbound group by 1")))
-        results = Counter(dict(conn.execute("select result, count(*) from inbound group by 1")))
-        messages = conn.execute("select message_id, ticket_id from message").fetchall()
-        tickets = dict(conn.execute("select id, merged_into from ticket").fetchall())
-        outbound = conn.execute("select count(*) from outbound").fetchone()[0]
-    finally:
-        conn.close()
+    states = Counter(dict(db.rows("select state, count(*) from inbound group by 1")))
+    results = Counter(dict(db.rows("select result, count(*) from inbound group by 1")))
+    messages = db.rows("select message_id, ticket_id from message")
+    tickets = dict(db.rows("select id, merged_into from ticket"))
+    outbound = db.rows("select count(*) from outbound")[0][0]
     run.counts.update({f"spool {k}": v for k, v in states.items()})
     run.counts.update({k: v for k, v in results.items() if k})
     run.counts["messages"] = len(messages)
@@ -526,6 +552,23 @@ def check_inboxd(run: Run, mails: list[Mail], db: Path) -> None:
         )
 
 
+def round_database(pg_url: str | None, directory: Path, n: int) -> Database:
+    """The round's database: SQLite in its data_dir, or a new schema on PostgreSQL."""
+    if not pg_url:
+        return Database(sqlite=directory / "data" / "inboxd.db")
+    import psycopg
+
+    schema = f"bench_smtp_{os.getpid()}_{n}"
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f"drop schema if exists {schema} cascade")  # type: ignore[arg-type]
+        conn.execute(f"create schema {schema}")  # type: ignore[arg-type]
+    sep = "&" if "?" in pg_url else "?"
+    scoped = f"{pg_url}{sep}options=-csearch_path%3D{schema}"
+    return Database(
+        pg_url=scoped, inboxd_url=scoped.replace("postgresql://", "postgresql+psycopg://", 1)
+    )
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -547,6 +590,11 @@ def main() -> int:
     ap.add_argument("--connections", type=int, default=4, metavar="C")
     ap.add_argument("--rounds", type=int, default=3, metavar="R")
     ap.add_argument("--keep", type=Path, metavar="DIR", help="work here and keep everything")
+    ap.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="run inboxd on this PostgreSQL (libpq URL; a fresh schema per round)",
+    )
     args = ap.parse_args()
     with work_dir(args.keep, "inboxd-bench-smtp-") as work:
         return bench(args, work)
@@ -562,6 +610,7 @@ def bench(args: argparse.Namespace, work: Path) -> int:
         f" {platform.python_version()}, {os.cpu_count()} CPUs"
     )
     print(f"work dir: {work} on {mount_of(work)}; load average {load()}")
+    print(f"inboxd database: {'PostgreSQL ' + args.postgres if args.postgres else 'SQLite'}")
     mails = make_corpus(args.messages, work)
 
     runs: dict[str, list[Run]] = {"baseline": [], "inboxd": []}
@@ -569,7 +618,9 @@ def bench(args: argparse.Namespace, work: Path) -> int:
         os.sync()
         base = run_baseline(mails, args.connections, work / f"sink-{r}")
         os.sync()
-        box = run_inboxd(mails, args.connections, write_config(work / f"inboxd-{r}"))
+        db = round_database(args.postgres, work / f"inboxd-{r}", r)
+        cfg = write_config(work / f"inboxd-{r}", db.inboxd_url)
+        box = run_inboxd(mails, args.connections, cfg, db)
         runs["baseline"].append(base)
         runs["inboxd"].append(box)
         print(

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from inboxd import db
 from inboxd.config import EMBEDDED, Config, places_looked, secret
 from inboxd.errors import ConfigError
 from inboxd.models import Agent
+from inboxd.write_lock import WriteLock
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,8 @@ def open_runtime(config: Config, *, create: bool = True) -> Runtime:
     db.migrate(engine)
     with db.session_scope(engine) as session:
         sync_agents(session, config)
-    lock = threading.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
+    sqlite = engine.dialect.name == "sqlite"
+    lock: AbstractContextManager[Any] = WriteLock() if sqlite else contextlib.nullcontext()
     return Runtime(config=config, engine=engine, secret_key=key, write_lock=lock)
 
 

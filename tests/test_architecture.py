@@ -35,7 +35,7 @@ LAYERS = [
 # ([[teams]]), config_includes (files it names) and config_ops ([metrics], [log]), so
 # that none grows too long.
 CONFIG = {"config", "config_base", "config_teams", "config_includes", "config_ops"}
-BASE = {"__init__", *CONFIG, "errors", "models", "db", "runtime", "render", "metrics"}
+BASE = {"__init__", *CONFIG, "errors", "models", "db", "runtime", "write_lock", "render", "metrics"}
 TOP_LEVEL = {*BASE, "pipeline", "__main__"}
 # `mail` is pure: of inboxd it may know only these.
 MAIL_MAY_IMPORT = {"inboxd", "inboxd.errors", "inboxd.config"}

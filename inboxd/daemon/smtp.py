@@ -1,7 +1,8 @@
 """smtp.py: the inbound SMTP (or LMTP) listener. The edge where mail is accepted.
 
 The promise is Postfix's: `250` only after the message is on stable storage (the spool,
-committed with synchronous=FULL), never `250` for mail that could be lost, and never an
+committed with synchronous=FULL; concurrent sessions share that commit, see
+group_commit.py), never `250` for mail that could be lost, and never an
 open relay. aiosmtpd's defaults are unsafe for an inbound server, so each is overridden
 here: exceptions answer `451 4.3.0` without internals (not `500` with the exception
 text), recipients are capped and restricted to our addresses, connections are capped
@@ -25,6 +26,7 @@ from typing import Any
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from inboxd.daemon.group_commit import GroupCommit
 from inboxd.errors import DatabaseUnavailable
 from inboxd.metrics import Metrics
 from inboxd.queues import spool
@@ -82,6 +84,8 @@ class InboundHandler:
         self.max_rcpt = cfg.smtp.max_recipients
         self.min_free = cfg.smtp.min_free_disk_mb * 1024 * 1024
         self.trusted = [ipaddress.ip_network(n, strict=False) for n in cfg.smtp.trusted_networks]
+        # Sessions' messages share durable commits; each 250 waits for its own commit.
+        self.spool = GroupCommit(rt.engine, rt.write_lock)
 
     def _trusted(self, peer: str) -> bool:
         """Is the client in [smtp] trusted_networks (by default, loopback)?"""
@@ -126,15 +130,14 @@ class InboundHandler:
                 return self._count(ERR_BARE_LF)
             raw = _BARE_LF.sub(b"\r\n", raw)  # stored as every other mail is: CRLF
         try:
-            spool_id = await asyncio.to_thread(
-                spool.accept,
-                self.rt.engine,
-                raw,
-                source=f"smtp:{peer}",
-                # "<>": the null return path, which nothing may answer (RFC 3834, SPEC §7).
-                mail_from=envelope.mail_from or "<>",
-                rcpt_to=list(envelope.rcpt_tos),
-                write_lock=self.rt.write_lock,
+            spool_id = await self.spool.accept(
+                spool.Arrival(
+                    raw,
+                    source=f"smtp:{peer}",
+                    # "<>": the null return path, which nothing may answer (RFC 3834, SPEC §7).
+                    mail_from=envelope.mail_from or "<>",
+                    rcpt_to=tuple(envelope.rcpt_tos),
+                )
             )
         except DatabaseUnavailable as exc:
             log.warning("temporary failure storing mail from %s: %s", peer, exc)

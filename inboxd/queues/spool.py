@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -53,6 +54,45 @@ def accept(
             return row.id
     except (OperationalError, PoolTimeout) as exc:
         raise DatabaseUnavailable(f"cannot store the message: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """One received message on its way into the spool, with its envelope."""
+
+    raw: bytes
+    source: str
+    mail_from: str = ""
+    rcpt_to: tuple[str, ...] = ()
+
+
+def accept_many(
+    engine: Engine,
+    arrivals: Sequence[Arrival],
+    write_lock: AbstractContextManager[Any] | None = None,
+) -> list[int]:
+    """Store several received messages in one durable commit; return their spool ids, in
+    order. All or none: when the commit fails, none of them may be answered 250.
+    Raises DatabaseUnavailable."""
+    try:
+        with write_lock or contextlib.nullcontext(), session_scope(engine) as session:
+            rows = []
+            for arrival in arrivals:
+                digest = store.store_raw(session, arrival.raw)
+                row = Inbound(
+                    raw_sha256=digest,
+                    source=arrival.source,
+                    mail_from=arrival.mail_from,
+                    rcpt_to=list(arrival.rcpt_to),
+                )
+                session.add(row)
+                rows.append(row)
+            session.flush()
+            ids = [row.id for row in rows]
+    except (OperationalError, PoolTimeout) as exc:
+        raise DatabaseUnavailable(f"cannot store the message: {exc}") from None
+    assert all(i is not None for i in ids)
+    return [int(i) for i in ids if i is not None]
 
 
 def claim(

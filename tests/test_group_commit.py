@@ -1,0 +1,198 @@
+"""Group commit at the SMTP door (SPEC §8, issue 18 item 1).
+
+Messages that arrive while a spool commit is in flight share the next commit, and a
+session's 250 comes only after the commit that holds its message: a commit that fails
+answers 451 to every session in its group, and nothing of it is spooled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import smtplib
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import daemon_harness
+import pytest
+from daemon_harness import listening, wait_until
+from mailbuilder import mail, new_msgid
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlmodel import func, select
+
+from inboxd.daemon.group_commit import GroupCommit
+from inboxd.db import make_engine, migrate, session_scope
+from inboxd.errors import DatabaseUnavailable
+from inboxd.models import Inbound, Message
+from inboxd.queues import spool
+from inboxd.write_lock import WriteLock
+
+database_url = daemon_harness.database_url
+
+SUPPORT = "support@example.com"
+CAROL = "carol@example.org"
+
+
+def arrival(n: int) -> spool.Arrival:
+    return spool.Arrival(f"Subject: {n}\r\n\r\nbody {n}\r\n".encode(), source="test")
+
+
+class GatedCommit:
+    """A stand-in commit that records each group and holds the first until released."""
+
+    def __init__(self, fail_first: bool = False) -> None:
+        self.groups: list[int] = []
+        self.gate = threading.Event()
+        self.fail_first = fail_first
+        self.next_id = 1
+
+    def __call__(self, engine: Any, arrivals: Sequence[spool.Arrival], lock: Any) -> list[int]:
+        first = not self.groups
+        self.groups.append(len(arrivals))
+        if first:
+            self.gate.wait(5)
+            if self.fail_first:
+                raise DatabaseUnavailable("disk I/O error")
+        ids = list(range(self.next_id, self.next_id + len(arrivals)))
+        self.next_id += len(arrivals)
+        return ids
+
+
+async def _accept_while_first_commit_runs(
+    door: GroupCommit, commit: GatedCommit, later: int
+) -> list[int | BaseException]:
+    first = asyncio.create_task(door.accept(arrival(0)))
+    while not commit.groups:  # the first commit is in flight, holding one message
+        await asyncio.sleep(0.001)
+    rest = [asyncio.create_task(door.accept(arrival(n))) for n in range(1, later + 1)]
+    await asyncio.sleep(0.01)
+    commit.gate.set()
+    return await asyncio.gather(first, *rest, return_exceptions=True)
+
+
+def test_messages_arriving_during_a_commit_share_the_next_one() -> None:
+    commit = GatedCommit()
+    door = GroupCommit(engine=None, commit=commit)  # type: ignore[arg-type]
+    ids = asyncio.run(_accept_while_first_commit_runs(door, commit, later=10))
+    assert commit.groups == [1, 10]
+    assert door.commits == 2
+    assert ids == list(range(1, 12))  # each session gets its own row's id
+
+
+def test_a_failed_commit_fails_every_session_in_its_group_and_only_those() -> None:
+    commit = GatedCommit(fail_first=True)
+    door = GroupCommit(engine=None, commit=commit)  # type: ignore[arg-type]
+    outcome = asyncio.run(_accept_while_first_commit_runs(door, commit, later=3))
+    assert isinstance(outcome[0], DatabaseUnavailable)
+    assert outcome[1:] == [1, 2, 3]
+    assert door.commits == 1
+
+
+def _commits(engine: Engine) -> list[int]:
+    seen: list[int] = []
+    event.listen(engine, "commit", lambda _conn: seen.append(1))
+    return seen
+
+
+def test_accept_many_stores_a_group_in_one_transaction(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'inboxd.db'}")
+    migrate(engine)
+    commits = _commits(engine)
+    ids = spool.accept_many(engine, [arrival(n) for n in range(5)])
+    assert len(commits) == 1
+    assert len(set(ids)) == 5
+    with session_scope(engine) as session:
+        rows = session.exec(select(Inbound).order_by(Inbound.id)).all()  # type: ignore[arg-type]
+    assert [row.id for row in rows] == ids
+    assert {row.state for row in rows} == {"pending"}
+
+
+# --- over SMTP -------------------------------------------------------------------------
+
+
+def test_a_message_whose_commit_failed_gets_451_and_is_not_spooled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_args: Any, **_kw: Any) -> list[int]:
+        raise DatabaseUnavailable("cannot store the message: disk I/O error")
+
+    monkeypatch.setattr(spool, "accept_many", broken)
+    with listening(tmp_path) as (rt, daemon):
+        host, port = daemon.smtp_address
+        with (
+            smtplib.SMTP(host, port, timeout=30) as smtp,
+            pytest.raises(smtplib.SMTPDataError) as refused,
+        ):
+            smtp.sendmail(CAROL, [SUPPORT], mail(message_id=new_msgid()))
+        assert refused.value.smtp_code == 451
+        assert spool.pending_count(rt.engine) == 0
+
+
+def test_concurrent_sessions_share_commits_and_every_250_is_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str
+) -> None:
+    real = spool.accept_many
+    groups: list[int] = []
+
+    def slow_commit(engine: Engine, arrivals: Sequence[spool.Arrival], lock: Any) -> list[int]:
+        groups.append(len(arrivals))
+        ids = real(engine, arrivals, lock)
+        threading.Event().wait(0.2)  # a slow disk: the others queue for the next commit
+        return ids
+
+    monkeypatch.setattr(spool, "accept_many", slow_commit)
+    sessions = 8
+    msgids = [new_msgid() for _ in range(sessions)]
+    replies: list[int] = []
+    with listening(tmp_path, database_url=database_url) as (rt, daemon):
+        host, port = daemon.smtp_address
+        start = threading.Barrier(sessions)
+
+        def deliver(msgid: str) -> None:
+            with smtplib.SMTP(host, port, timeout=30) as smtp:
+                smtp.ehlo()
+                smtp.mail(CAROL)
+                smtp.rcpt(SUPPORT)
+                start.wait()
+                code, _ = smtp.data(mail(message_id=msgid))
+                replies.append(code)
+
+        threads = [threading.Thread(target=deliver, args=(m,)) for m in msgids]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+        def stored() -> int:
+            with session_scope(rt.engine) as session:
+                query = select(func.count()).select_from(Message)
+                return int(session.exec(query).one())
+
+        wait_until(lambda: stored() == sessions, what="every accepted message on a ticket")
+    assert replies == [250] * sessions
+    assert sum(groups) == sessions
+    assert len(groups) < sessions  # some sessions shared a commit
+
+
+def test_the_doors_commit_goes_before_other_waiting_writers() -> None:
+    lock = WriteLock()
+    order: list[str] = []
+    lock.__enter__()  # a pipeline transaction in progress
+    worker = threading.Thread(target=lambda: _take(lock, order, "ingest"))
+    worker.start()
+    time.sleep(0.05)  # the ingest worker waits for its next transaction
+    door = threading.Thread(target=lambda: _take(lock.first(), order, "door"))
+    door.start()
+    time.sleep(0.05)
+    lock.__exit__()
+    worker.join(5)
+    door.join(5)
+    assert order == ["door", "ingest"]
+
+
+def _take(lock: Any, order: list[str], name: str) -> None:
+    with lock:
+        order.append(name)
