@@ -243,7 +243,16 @@ def assert_clean_relay(
     assert customer_msgid in str(msg["References"]).split()
     reply_to = msg["Reply-To"].addresses[0].addr_spec
     assert reply_to == desk.customer_token_address()
-    text = body_text(msg)
+    # Below the agent's words inboxd quotes the customer's last message (issue 16.3):
+    # that quote is inboxd's own, and only the customer's text may be in it.
+    body = body_text(msg).replace("\r\n", "\n")
+    text, attribution, rest = re.split(r"^(On .*, Carol Customer wrote:)$", body, flags=re.M)
+    quote, _, footer = rest.partition("\n-- \n")
+    assert attribution and "my order 1042 has not arrived" in quote
+    assert all(line.startswith(">") for line in quote.strip().splitlines()), quote
+    assert "Where your request stands" in footer
+    for leaked in ("Reply to this mail", "Commands go at the top", "#status", agent):
+        assert leaked not in quote, f"the quote holds more than the customer's text: {leaked!r}"
     assert REPLY_SENTENCE in text
     assert SUPPORT in text, "the agent's address in the signature became the support address"
     for line in text.splitlines():

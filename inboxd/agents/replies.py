@@ -14,7 +14,7 @@ import re
 
 from sqlmodel import Session, col, func, select
 
-from inboxd.agents import notify
+from inboxd.agents import notify, reply_context
 from inboxd.models import Agent, Event, Message, Outbound, Participant, Ticket, utcnow
 from inboxd.queues.outbox import FilePart, compose, mailbox, queue_mail
 from inboxd.render import render
@@ -40,9 +40,11 @@ def relay_reply(
     """Queue the agent's reply (already stored as `message`) to the customer and CCs."""
     assert ticket.id is not None and message.id is not None
     cfg = rt.config.inboxd
-    text = scrub_agent_address(message.text, agent, cfg.support_address)
+    text = scrub_agent_address(message.text, agent, cfg.support_address).rstrip("\n")
     name = f"{agent.name or agent.email.split('@')[0]} via {cfg.support_name}"
-    text += _new_cc_notice(session, ticket)
+    text += reply_context.signature_part(agent)
+    text += _new_cc_notice(session, ticket).rstrip("\n")
+    text += reply_context.quote_part(session, rt, ticket, message) + "\n"
     if not _queue_for_customers(session, rt, ticket, name, text, files, message.id, "reply"):
         return
     # The event the reports and SLA clocks count as "a public agent reply" (SPEC §10.2):

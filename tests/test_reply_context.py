@@ -1,0 +1,146 @@
+"""What a customer reads below an agent's answer (issue 16.3): the agent's signature from
+their profile, then the customer's own last message quoted under an attribution line in
+the customer's language; never a note, another agent's words or an out-of-office."""
+
+from __future__ import annotations
+
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+
+from mailbuilder import mail
+from sqlmodel import Session, col, select
+
+from inboxd import pipeline
+from inboxd.agents import directory, operations, reply_context
+from inboxd.customers.profiles import customer_for
+from inboxd.db import session_scope
+from inboxd.models import Message, Outbound
+from inboxd.runtime import Runtime
+
+CAROL = "Carol Customer <carol@example.org>"
+
+
+def relayed(rt: Runtime) -> list[str]:
+    """The plain text of every reply inboxd queued for the customer, oldest first."""
+    with Session(rt.engine) as session:
+        rows = session.exec(
+            select(Outbound).where(Outbound.purpose == "reply").order_by(col(Outbound.id))
+        ).all()
+    texts = []
+    for row in rows:
+        msg = message_from_bytes(row.raw, policy=policy.default)
+        assert isinstance(msg, EmailMessage)
+        part = msg.get_body(("plain",))
+        assert part is not None
+        texts.append(part.get_content().replace("\r\n", "\n"))
+    return texts
+
+
+def open_ticket(rt: Runtime, body: str = "My order 1042 has not arrived.\n") -> int:
+    ticket = pipeline.ingest(rt, mail(sender=CAROL, subject="Order 1042", body=body)).ticket
+    assert ticket is not None
+    return ticket
+
+
+def test_the_reply_carries_the_agents_signature_then_the_customers_message_quoted(
+    sqlite_rt: Runtime,
+) -> None:
+    with session_scope(sqlite_rt.engine) as session:
+        directory.set_preferences(
+            session, "bob@example.com", directory.Preferences(signature="Bob\nExample Support")
+        )
+    ticket = open_ticket(sqlite_rt)
+    operations.post_reply(
+        sqlite_rt, ticket, "bob@example.com", "It ships today.", note=False, source="web"
+    )
+    (text,) = relayed(sqlite_rt)
+    own, _, rest = text.partition("\n\nOn ")
+    assert own == "It ships today.\n\n-- \nBob\nExample Support"
+    assert (
+        rest.startswith("2026-")
+        and ", Carol Customer wrote:\n> My order 1042 has not arrived." in rest
+    )
+    assert "Where your request stands" in rest.split("> My order 1042 has not arrived.")[1]
+
+
+def test_notes_and_other_agents_replies_are_never_quoted(sqlite_rt: Runtime) -> None:
+    ticket = open_ticket(sqlite_rt)
+    operations.post_reply(
+        sqlite_rt,
+        ticket,
+        "alice@example.com",
+        "VIP customer, refund at once.",
+        note=True,
+        source="web",
+    )
+    operations.post_reply(
+        sqlite_rt, ticket, "alice@example.com", "Refund on its way.", note=False, source="web"
+    )
+    operations.post_reply(
+        sqlite_rt, ticket, "bob@example.com", "It is done.", note=False, source="web"
+    )
+    first, second = relayed(sqlite_rt)
+    for text in (first, second):
+        assert "VIP customer" not in text
+        assert "> My order 1042 has not arrived." in text
+    assert "Refund on its way" not in second
+
+
+def test_the_quote_is_the_customers_latest_mail_and_skips_an_out_of_office(
+    sqlite_rt: Runtime,
+) -> None:
+    ticket = open_ticket(sqlite_rt)
+    operations.post_reply(
+        sqlite_rt, ticket, "bob@example.com", "Which address?", note=False, source="web"
+    )
+    answer = mail(
+        sender=CAROL, subject=f"Re: [#{ticket}] Order 1042", body="Main Street 5, Berlin.\n"
+    )
+    assert pipeline.ingest(sqlite_rt, answer).ticket == ticket
+    with session_scope(sqlite_rt.engine) as session:
+        # An automatic answer (flags.automatic) on the ticket is not what the customer said.
+        session.add(
+            Message(ticket_id=ticket, kind="customer", direction="in", fingerprint="ooo",
+                    from_email="carol@example.org", body="I am away until Monday.",
+                    text="I am away until Monday.", flags={"automatic": "out-of-office"})
+        )  # fmt: skip
+    operations.post_reply(
+        sqlite_rt, ticket, "bob@example.com", "Sent there.", note=False, source="web"
+    )
+    last = relayed(sqlite_rt)[-1]
+    assert "> Main Street 5, Berlin." in last
+    assert "away until Monday" not in last and "> My order 1042" not in last
+
+
+def test_the_attribution_is_in_the_customers_language() -> None:
+    assert reply_context.language_of("zh-TW") == "zh-Hant"
+    assert reply_context.language_of("zh_CN") == "zh-Hans"
+    assert reply_context.language_of("de-AT") == "de"
+    assert reply_context.language_of("pt-BR") == "en"
+    assert reply_context.language_of(None) == "en"
+
+
+def test_a_chinese_customer_reads_a_chinese_attribution(sqlite_rt: Runtime) -> None:
+    ticket = pipeline.ingest(
+        sqlite_rt,
+        mail(sender="李雷 <lilei@example.cn>", subject="发票抬头", body="请修改发票抬头。\n"),
+    ).ticket
+    assert ticket is not None
+    with session_scope(sqlite_rt.engine) as session:
+        customer = customer_for(session, "lilei@example.cn")
+        assert customer is not None
+        customer.language, customer.language_source = "zh-Hans", "agent"
+        session.add(customer)
+    operations.post_reply(
+        sqlite_rt, ticket, "bob@example.com", "已修改。", note=False, source="web"
+    )
+    (text,) = relayed(sqlite_rt)
+    assert "李雷 在 2026-" in text and "写道：\n> 请修改发票抬头。" in text
+
+
+def test_a_long_message_is_quoted_in_part() -> None:
+    lines = "\n".join(f"line {n}" for n in range(100))
+    message = Message(ticket_id=1, fingerprint="x", from_email="c@example.org", text=lines)
+    quote = reply_context.quoted_text(message)
+    assert quote.count("\n") == reply_context.QUOTE_LINES
+    assert quote.endswith("> […]")
