@@ -1,12 +1,15 @@
 """What a customer reads below an agent's answer (issue 16.3): the agent's signature from
 their profile, then the customer's own last message quoted under an attribution line in
-the customer's language; never a note, another agent's words or an out-of-office."""
+the customer's language; never a note, another agent's words or an out-of-office. And
+what an agent's notification carries of the customer's files (issue 15.7)."""
 
 from __future__ import annotations
 
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from pathlib import Path
 
+from conftest import make_config
 from mailbuilder import mail
 from sqlmodel import Session, col, select
 
@@ -15,7 +18,7 @@ from inboxd.agents import directory, operations, reply_context
 from inboxd.customers.profiles import customer_for
 from inboxd.db import session_scope
 from inboxd.models import Message, Outbound
-from inboxd.runtime import Runtime
+from inboxd.runtime import Runtime, open_runtime
 
 CAROL = "Carol Customer <carol@example.org>"
 
@@ -144,3 +147,30 @@ def test_a_long_message_is_quoted_in_part() -> None:
     quote = reply_context.quoted_text(message)
     assert quote.count("\n") == reply_context.QUOTE_LINES
     assert quote.endswith("> […]")
+
+
+def test_a_notification_attaches_the_customers_files_up_to_the_cap_and_names_the_rest(
+    tmp_path: Path,
+) -> None:
+    rt = open_runtime(make_config(tmp_path, outbound={"notify_attachments_bytes": 4000}))
+    customer = EmailMessage()
+    customer["From"], customer["To"] = CAROL, "support@example.com"
+    customer["Subject"], customer["Message-ID"] = "Photos of the parcel", "<p1@example.org>"
+    customer.set_content("The box arrived crushed.\n")
+    customer.add_attachment(b"x" * 3000, maintype="image", subtype="jpeg", filename="small.jpg")
+    customer.add_attachment(b"y" * 9000, maintype="image", subtype="jpeg", filename="scan.jpg")
+    assert pipeline.ingest(rt, customer.as_bytes()).ticket is not None
+    with Session(rt.engine) as session:
+        rows = session.exec(select(Outbound)).all()
+    notes = [r for r in rows if r.rcpt_to == ["alice@example.com"]]
+    assert notes, [r.rcpt_to for r in rows]
+    msg = message_from_bytes(notes[0].raw, policy=policy.default)
+    assert isinstance(msg, EmailMessage)
+    attached = [part.get_filename() for part in msg.iter_attachments()]
+    assert attached == ["small.jpg"]
+    body = msg.get_body(("plain",))
+    assert body is not None
+    text = body.get_content()
+    assert "Not attached (over the size limit), on the ticket page: scan.jpg (8 KB)" in text
+    assert "/tickets/" in text
+    rt.engine.dispose()

@@ -246,7 +246,7 @@ def _notification_text(
             Participant.ticket_id == ticket.id, Participant.role == "cc"
         )
     ).all()
-    files = _message_files(session, rt, message)
+    files, left_out = _message_files(session, rt, message)
     author = message.from_name or message.from_email if message else ""
     return render(
         "email/notification.txt.j2",
@@ -259,6 +259,7 @@ def _notification_text(
             "author_line": f"{message.kind} from {author}" if message else "ticket",
             "text": message.text if message else "",
             "attachments": [f.filename for f in files],
+            "left_out": left_out,
             "public_default": PUBLIC_BY_DEFAULT.get(purpose, False),
             "sla_line": _sla_line(session, ticket.id),
             "web_url": f"{cfg.web_base_url.rstrip('/')}/tickets/{ticket.id}",
@@ -294,7 +295,7 @@ def _queue_notification(
     ]
     return queue_mail(
         session,
-        compose(headers, text, _message_files(session, rt, message)),
+        compose(headers, text, _message_files(session, rt, message)[0]),
         mail_from=cfg.support_address,
         rcpt_to=[agent.email],
         ticket_id=ticket.id,
@@ -316,16 +317,34 @@ def _sla_line(session: Session, ticket_id: int) -> str:
     return f"{due.due_target.replace('_', ' ')} due {when_text(at, due.zone)}, {when}"
 
 
-def _message_files(session: Session, rt: Runtime, message: Message | None) -> list[FilePart]:
+def _message_files(
+    session: Session, rt: Runtime, message: Message | None
+) -> tuple[list[FilePart], list[str]]:
+    """The message's files to attach to a notification, oldest first while they fit in
+    `[outbound] notify_attachments_bytes` together, and the names of those that did not
+    (the notification names them with the ticket's link)."""
     if message is None or message.id is None:
-        return []
-    rows = session.exec(select(Attachment).where(Attachment.message_pk == message.id)).all()
-    files = []
+        return [], []
+    rows = session.exec(
+        select(Attachment).where(Attachment.message_pk == message.id).order_by(col(Attachment.id))
+    ).all()
+    room = rt.config.outbound.notify_attachments_bytes
+    files: list[FilePart] = []
+    left_out: list[str] = []
     for row in rows:
         path = attachment_path(rt.attachments_dir, row.sha256)
-        if path.exists():
-            files.append(FilePart(row.filename, row.content_type, path.read_bytes()))
-    return files
+        if not path.exists():
+            continue
+        if row.size > room:
+            left_out.append(f"{row.filename or '(no name)'} ({_size_text(row.size)})")
+            continue
+        room -= row.size
+        files.append(FilePart(row.filename, row.content_type, path.read_bytes()))
+    return files, left_out
+
+
+def _size_text(size: int) -> str:
+    return f"{size / 1048576:.1f} MB" if size >= 1048576 else f"{max(1, size // 1024)} KB"
 
 
 def recipients(
