@@ -157,8 +157,7 @@ class OutboundSection(_Section):
     password_file: str = ""
     max_attempts: int = Field(default=10, ge=1)
     retry_seconds: float = Field(default=60, gt=0)
-    # The customer's files attached to an agent's notification, together; the rest are
-    # named with the ticket's link (a 40 MB scan must not bounce off the agent's mailbox).
+    # Customer files attached to an agent's notification, together (the rest are named).
     notify_attachments_bytes: int = Field(default=10_485_760, ge=0)
 
 
