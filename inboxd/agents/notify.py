@@ -21,7 +21,7 @@ from sqlalchemy import bindparam
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, func, select
 
-from inboxd.agents import audience, digest, teams
+from inboxd.agents import audience, digest, notify_files, teams
 from inboxd.agents.notices import Notice, action_notices, cautious, drop_queued
 from inboxd.agents.trust import autoreply_recipient
 from inboxd.customers.context import context_for
@@ -29,7 +29,6 @@ from inboxd.mail.classify import Classification
 from inboxd.mail.parse import Address, ParsedMessage
 from inboxd.models import (
     Agent,
-    Attachment,
     Event,
     Message,
     Outbound,
@@ -38,12 +37,11 @@ from inboxd.models import (
     Ticket,
     utcnow,
 )
-from inboxd.queues.outbox import FilePart, compose, mailbox, queue_mail
+from inboxd.queues.outbox import compose, mailbox, queue_mail
 from inboxd.render import render, span_text, when_text
 from inboxd.runtime import Runtime
 from inboxd.tickets import actions
 from inboxd.tickets.links import status_url
-from inboxd.tickets.store import attachment_path
 from inboxd.tickets.tokens import is_ours, make_token, token_address
 
 
@@ -246,7 +244,7 @@ def _notification_text(
             Participant.ticket_id == ticket.id, Participant.role == "cc"
         )
     ).all()
-    files, left_out = _message_files(session, rt, message)
+    files, left_out = notify_files.message_files(session, rt, message)
     author = message.from_name or message.from_email if message else ""
     return render(
         "email/notification.txt.j2",
@@ -295,7 +293,7 @@ def _queue_notification(
     ]
     return queue_mail(
         session,
-        compose(headers, text, _message_files(session, rt, message)[0]),
+        compose(headers, text, notify_files.message_files(session, rt, message)[0]),
         mail_from=cfg.support_address,
         rcpt_to=[agent.email],
         ticket_id=ticket.id,
@@ -315,36 +313,6 @@ def _sla_line(session: Session, ticket_id: int) -> str:
     left = at - utcnow()
     when = "overdue by " + span_text(-left) if left.total_seconds() < 0 else "in " + span_text(left)
     return f"{due.due_target.replace('_', ' ')} due {when_text(at, due.zone)}, {when}"
-
-
-def _message_files(
-    session: Session, rt: Runtime, message: Message | None
-) -> tuple[list[FilePart], list[str]]:
-    """The message's files to attach to a notification, oldest first while they fit in
-    `[outbound] notify_attachments_bytes` together, and the names of those that did not
-    (the notification names them with the ticket's link)."""
-    if message is None or message.id is None:
-        return [], []
-    rows = session.exec(
-        select(Attachment).where(Attachment.message_pk == message.id).order_by(col(Attachment.id))
-    ).all()
-    room = rt.config.outbound.notify_attachments_bytes
-    files: list[FilePart] = []
-    left_out: list[str] = []
-    for row in rows:
-        path = attachment_path(rt.attachments_dir, row.sha256)
-        if not path.exists():
-            continue
-        if row.size > room:
-            left_out.append(f"{row.filename or '(no name)'} ({_size_text(row.size)})")
-            continue
-        room -= row.size
-        files.append(FilePart(row.filename, row.content_type, path.read_bytes()))
-    return files, left_out
-
-
-def _size_text(size: int) -> str:
-    return f"{size / 1048576:.1f} MB" if size >= 1048576 else f"{max(1, size // 1024)} KB"
 
 
 def recipients(
