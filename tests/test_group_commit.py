@@ -68,7 +68,8 @@ async def _accept_while_first_commit_runs(
     while not commit.groups:  # the first commit is in flight, holding one message
         await asyncio.sleep(0.001)
     rest = [asyncio.create_task(door.accept(arrival(n))) for n in range(1, later + 1)]
-    await asyncio.sleep(0.01)
+    while len(door._waiting) < later:  # every later message waits for the next commit
+        await asyncio.sleep(0.001)
     commit.gate.set()
     return await asyncio.gather(first, *rest, return_exceptions=True)
 
