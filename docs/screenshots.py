@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -23,11 +25,11 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 from browser import chromium_path, sign_in, web_server  # noqa: E402
 from conftest import make_config  # noqa: E402
 from mailbuilder import mail  # noqa: E402
-from playwright.sync_api import sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, BrowserContext, sync_playwright  # noqa: E402
 
 from inboxd import pipeline  # noqa: E402
 from inboxd.agents import operations  # noqa: E402
-from inboxd.runtime import open_runtime  # noqa: E402
+from inboxd.runtime import Runtime, open_runtime  # noqa: E402
 
 CUSTOMERS = [
     ("Carol Customer <carol@example.org>", "Order 1042 not delivered",
@@ -44,6 +46,26 @@ CUSTOMERS = [
     ("Grace <grace@example.org>", "Bulk order quote for 200 units",
      "Could you send a quote for 200 units, delivery in March?"),
 ]  # fmt: skip
+
+
+@contextmanager
+def served_chromium(rt: Runtime) -> Iterator[tuple[str, Browser]]:
+    """The app on a loopback port and Debian's Chromium, headless, to photograph it."""
+    with web_server(rt) as base, sync_playwright() as driver:
+        browser = driver.chromium.launch(
+            executable_path=chromium_path(), headless=True, args=["--no-sandbox"]
+        )
+        try:
+            yield base, browser
+        finally:
+            browser.close()
+
+
+def script_off(browser: Browser, width: int, height: int) -> BrowserContext:
+    """A window of that size that runs no script, as an agent may browse."""
+    return browser.new_context(
+        java_script_enabled=False, viewport={"width": width, "height": height}
+    )
 
 
 def main() -> None:
@@ -72,17 +94,13 @@ def main() -> None:
         operations.run_commands(rt, ids[2], "#tag billing\n#assign alice", None, "demo")
         operations.run_commands(rt, ids[3], "#priority urgent", None, "demo")
         operations.run_commands(rt, ids[5], "#status solved", None, "demo")
-        with web_server(rt) as base, sync_playwright() as driver:
-            browser = driver.chromium.launch(
-                executable_path=chromium_path(), headless=True, args=["--no-sandbox"]
-            )
+        with served_chromium(rt) as (base, browser):
             page = browser.new_page(viewport={"width": 1280, "height": 640})
             sign_in(page, rt, base, "bob@example.com")
             page.screenshot(path=str(HERE / "ticket-list.png"), full_page=True)
             page.goto(f"{base}/tickets/{first}")
             page.set_viewport_size({"width": 1280, "height": 1000})
             page.screenshot(path=str(HERE / "ticket-page.png"), full_page=True)
-            browser.close()
     print(f"wrote {HERE / 'ticket-list.png'} and {HERE / 'ticket-page.png'}")
 
 
@@ -91,17 +109,11 @@ def help_centre() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         kb = {"dir": str(HERE.parent / "data" / "kb")}
         rt = open_runtime(make_config(Path(tmp), inboxd={"support_name": "Example Support"}, kb=kb))
-        with web_server(rt) as base, sync_playwright() as driver:
-            browser = driver.chromium.launch(
-                executable_path=chromium_path(), headless=True, args=["--no-sandbox"]
-            )
-            context = browser.new_context(
-                java_script_enabled=False, viewport={"width": 1100, "height": 600}
-            )
+        with served_chromium(rt) as (base, browser):
+            context = script_off(browser, 1100, 600)
             page = context.new_page()
             page.goto(f"{base}/kb?q=%E5%BF%98%E8%A8%98%E5%AF%86%E7%A2%BC")  # 忘記密碼
             page.screenshot(path=str(HERE / "kb.png"), full_page=True)
-            browser.close()
     print(f"wrote {HERE / 'kb.png'}")
 
 
@@ -152,18 +164,12 @@ def reports() -> None:
                     csat.record_vote(session, ticket, rng.choice(["good"] * 4 + ["bad"]), who)
         with session_scope(rt.engine) as session:
             clock.tick(rt, session, now)
-        with web_server(rt) as base, sync_playwright() as driver:
-            browser = driver.chromium.launch(
-                executable_path=chromium_path(), headless=True, args=["--no-sandbox"]
-            )
-            context = browser.new_context(
-                java_script_enabled=False, viewport={"width": 1280, "height": 900}
-            )
+        with served_chromium(rt) as (base, browser):
+            context = script_off(browser, 1280, 900)
             page = context.new_page()
             sign_in_no_script(page, rt, base, "alice@example.com")
             page.goto(f"{base}/reports?since=14d")
             page.screenshot(path=str(HERE / "reports.png"), full_page=True)
-            browser.close()
     print(f"wrote {HERE / 'reports.png'}")
 
 
@@ -178,13 +184,8 @@ def tools() -> None:
             for sender, subject, body in CUSTOMERS
         ]
         operations.run_commands(rt, ids[0], "#assign bob\n#tag shipping", None, "demo")
-        with web_server(rt) as base, sync_playwright() as driver:
-            browser = driver.chromium.launch(
-                executable_path=chromium_path(), headless=True, args=["--no-sandbox"]
-            )
-            context = browser.new_context(
-                java_script_enabled=False, viewport={"width": 1280, "height": 700}
-            )
+        with served_chromium(rt) as (base, browser):
+            context = script_off(browser, 1280, 700)
             page = context.new_page()
             sign_in(page, rt, base, "bob@example.com")
             page.check(f"#pick-{ids[1]}")
@@ -200,15 +201,12 @@ def tools() -> None:
             page.locator("#reply-text").scroll_into_view_if_needed()
             page.screenshot(path=str(HERE / "macro-picker.png"))
             context.close()
-            phone = browser.new_context(
-                java_script_enabled=False, viewport={"width": 390, "height": 844}
-            )
+            phone = script_off(browser, 390, 844)
             page = phone.new_page()
             sign_in(page, rt, base, "bob@example.com")
             page.screenshot(path=str(HERE / "phone-list.png"), full_page=True)
             page.goto(f"{base}/tickets/{ids[0]}")
             page.screenshot(path=str(HERE / "phone-ticket.png"))
-            browser.close()
     print(f"wrote bulk-actions.png, macro-picker.png, phone-list.png, phone-ticket.png in {HERE}")
 
 

@@ -56,3 +56,8 @@ def span_text(delta: timedelta) -> str:
     if mins and not days:
         parts.append(f"{mins} m")
     return sign + (" ".join(parts) or "0 m")
+
+
+def size_text(size: int) -> str:
+    """A file's size as people read it in a mail or a refusal: `8 KB`, `12.5 MB`."""
+    return f"{size / 1048576:.1f} MB" if size >= 1048576 else f"{max(1, size // 1024)} KB"

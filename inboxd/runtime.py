@@ -17,6 +17,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
@@ -111,3 +112,13 @@ def sync_agents(session: Session, config: Config) -> None:
         agent = session.exec(select(Agent).where(Agent.email == entry.email)).first()
         if agent is None:
             session.add(Agent(email=entry.email, name=entry.name, role=entry.role, team=entry.team))
+
+
+def reading_zone(rt: Runtime) -> ZoneInfo:
+    """The zone the desk reads times in: the team's, as its first business calendar says
+    (SPEC §10.1), else UTC; for the web's pages and the dates in mail to customers."""
+    calendars = rt.config.calendars
+    try:
+        return ZoneInfo(calendars[0].timezone) if calendars else ZoneInfo("UTC")
+    except (ValueError, ZoneInfoNotFoundError):  # the calendars check it; never a 500 here
+        return ZoneInfo("UTC")

@@ -37,7 +37,7 @@ from inboxd.models import (
     Ticket,
     utcnow,
 )
-from inboxd.queues.outbox import compose, mailbox, queue_mail
+from inboxd.queues.outbox import FilePart, compose, mailbox, queue_mail
 from inboxd.render import render, span_text, when_text
 from inboxd.runtime import Runtime
 from inboxd.tickets import actions
@@ -199,6 +199,8 @@ def notify_agents(
     cap = rt.config.loops.max_notifications_per_agent_per_minute
     counts = digest.recent_counts(session) if cap else None
     texts: dict[tuple[int | None, str, str], str] = {}
+    # The customer's files are read once per action, however many agents hear of it.
+    files: dict[int | None, tuple[list[FilePart], list[str]]] = {}
     sent = 0
     for agent in recipients:
         mail_purpose, headlines, about = purpose, [headline], message
@@ -210,16 +212,21 @@ def notify_agents(
             mail_purpose = cautious(earlier.purpose, purpose, PUBLIC_BY_DEFAULT)
             headlines = [*earlier.headlines, *(h for h in [headline] if h not in earlier.headlines)]
             about = earlier.message or message
-        key = (about.id if about else None, mail_purpose, "\n".join(headlines))
+        about_id = about.id if about else None
+        if about_id not in files:
+            files[about_id] = notify_files.message_files(session, rt, about)
+        key = (about_id, mail_purpose, "\n".join(headlines))
         if key not in texts:
-            texts[key] = _notification_text(session, rt, ticket, about, mail_purpose, headlines)
+            texts[key] = _notification_text(
+                session, rt, ticket, about, mail_purpose, headlines, files[about_id]
+            )
         # Past the cap, the notification waits for the agent's digest (digest.py).
         status = "queued"
         if counts is not None:
             status = digest.HELD if counts[agent.email] >= cap else "queued"
             counts[agent.email] += 1
         message_id = _queue_notification(
-            session, rt, ticket, agent, about, mail_purpose, texts[key], status
+            session, rt, ticket, agent, about, mail_purpose, texts[key], status, files[about_id][0]
         )
         if message_id is not None:
             notices[(ticket.id, agent.email)] = Notice(message_id, mail_purpose, headlines, about)
@@ -234,6 +241,7 @@ def _notification_text(
     message: Message | None,
     purpose: str,
     headlines: list[str],
+    files: tuple[list[FilePart], list[str]],
 ) -> str:
     cfg = rt.config.inboxd
     assignee = session.get(Agent, ticket.assignee_id) if ticket.assignee_id else None
@@ -244,7 +252,7 @@ def _notification_text(
             Participant.ticket_id == ticket.id, Participant.role == "cc"
         )
     ).all()
-    files, left_out = notify_files.message_files(session, rt, message)
+    attached, left_out = files
     author = message.from_name or message.from_email if message else ""
     return render(
         "email/notification.txt.j2",
@@ -256,7 +264,7 @@ def _notification_text(
             "cc": cc,
             "author_line": f"{message.kind} from {author}" if message else "ticket",
             "text": message.text if message else "",
-            "attachments": [f.filename for f in files],
+            "attachments": [f.filename for f in attached],
             "left_out": left_out,
             "public_default": PUBLIC_BY_DEFAULT.get(purpose, False),
             "sla_line": _sla_line(session, ticket.id),
@@ -275,6 +283,7 @@ def _queue_notification(
     purpose: str,
     text: str,
     status: str,
+    files: list[FilePart],
 ) -> str | None:
     assert ticket.id is not None and agent.id is not None
     cfg = rt.config.inboxd
@@ -293,7 +302,7 @@ def _queue_notification(
     ]
     return queue_mail(
         session,
-        compose(headers, text, notify_files.message_files(session, rt, message)[0]),
+        compose(headers, text, files),
         mail_from=cfg.support_address,
         rcpt_to=[agent.email],
         ticket_id=ticket.id,

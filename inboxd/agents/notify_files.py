@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 
 from inboxd.models import Attachment, Message
 from inboxd.queues.outbox import FilePart
+from inboxd.render import size_text
 from inboxd.runtime import Runtime
 from inboxd.tickets.store import attachment_path
 
@@ -39,7 +40,3 @@ def message_files(
         room -= row.size
         files.append(FilePart(row.filename, row.content_type, path.read_bytes()))
     return files, left_out
-
-
-def size_text(size: int) -> str:
-    return f"{size / 1048576:.1f} MB" if size >= 1048576 else f"{max(1, size // 1024)} KB"

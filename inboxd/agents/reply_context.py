@@ -10,13 +10,13 @@ the agent's reply came after.
 from __future__ import annotations
 
 from datetime import datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
 from inboxd.customers.profiles import customer_for
 from inboxd.models import Agent, Message, Ticket
-from inboxd.runtime import Runtime
+from inboxd.runtime import Runtime, reading_zone
 
 # How much of the customer's message is quoted; the rest is on the ticket.
 QUOTE_LINES = 40
@@ -85,7 +85,7 @@ def quoted(session: Session, rt: Runtime, message: Message) -> str:
     customer = customer_for(session, message.from_email)
     language = language_of(customer.language if customer else None)
     name = message.from_name or (customer.name if customer else "") or message.from_email
-    when = _when(message.date or message.received_at, _zone(rt))
+    when = _when(message.date or message.received_at, reading_zone(rt))
     return ATTRIBUTION[language].format(date=when, name=name) + "\n" + quoted_text(message)
 
 
@@ -103,15 +103,6 @@ def language_of(tag: str | None) -> str:
     if parts[0] == "zh":
         return "zh-Hant" if _TRADITIONAL_REGIONS.intersection(parts[1:]) else "zh-Hans"
     return parts[0] if parts[0] in ATTRIBUTION else "en"
-
-
-def _zone(rt: Runtime) -> ZoneInfo:
-    """The support desk's zone: its first business calendar's, as the web view shows."""
-    calendars = rt.config.calendars
-    try:
-        return ZoneInfo(calendars[0].timezone) if calendars else ZoneInfo("UTC")
-    except (ValueError, ZoneInfoNotFoundError):
-        return ZoneInfo("UTC")
 
 
 def _when(at: datetime, zone: ZoneInfo) -> str:

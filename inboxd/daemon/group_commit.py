@@ -13,7 +13,7 @@ the group gets DatabaseUnavailable, which the listener answers with 451.
 from __future__ import annotations
 
 import asyncio
-import logging
+from collections import deque
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
@@ -22,8 +22,6 @@ from sqlalchemy.engine import Engine
 
 from inboxd.errors import DatabaseUnavailable
 from inboxd.queues import spool
-
-log = logging.getLogger(__name__)
 
 # One commit holds at most this much mail, so a wave of large messages cannot make one
 # transaction (and the memory it holds) unbounded.
@@ -45,7 +43,7 @@ class GroupCommit:
         self.engine = engine
         self.write_lock = write_lock
         self._commit = commit or spool.accept_many
-        self._waiting: list[tuple[spool.Arrival, asyncio.Future[int]]] = []
+        self._waiting: deque[tuple[spool.Arrival, asyncio.Future[int]]] = deque()
         self._flusher: asyncio.Task[None] | None = None
         self.commits = 0  # how many commits were made (tests and metrics count them)
 
@@ -63,7 +61,7 @@ class GroupCommit:
         while self._waiting and len(group) < GROUP_MESSAGES:
             if group and size + len(self._waiting[0][0].raw) > GROUP_BYTES:
                 break
-            entry = self._waiting.pop(0)
+            entry = self._waiting.popleft()
             group.append(entry)
             size += len(entry[0].raw)
         return group

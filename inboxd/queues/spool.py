@@ -32,6 +32,16 @@ from inboxd.tickets import store
 LEASE = timedelta(minutes=2)
 
 
+@dataclass(frozen=True)
+class Arrival:
+    """One received message on its way into the spool, with its envelope."""
+
+    raw: bytes
+    source: str
+    mail_from: str = ""
+    rcpt_to: tuple[str, ...] = ()
+
+
 def accept(
     engine: Engine,
     raw: bytes,
@@ -42,28 +52,8 @@ def accept(
     write_lock: AbstractContextManager[Any] | None = None,
 ) -> int:
     """Store a received message durably; return its spool id. Raises DatabaseUnavailable."""
-    try:
-        with write_lock or contextlib.nullcontext(), session_scope(engine) as session:
-            digest = store.store_raw(session, raw)
-            row = Inbound(
-                raw_sha256=digest, source=source, mail_from=mail_from, rcpt_to=list(rcpt_to)
-            )
-            session.add(row)
-            session.flush()
-            assert row.id is not None
-            return row.id
-    except (OperationalError, PoolTimeout) as exc:
-        raise DatabaseUnavailable(f"cannot store the message: {exc}") from None
-
-
-@dataclass(frozen=True)
-class Arrival:
-    """One received message on its way into the spool, with its envelope."""
-
-    raw: bytes
-    source: str
-    mail_from: str = ""
-    rcpt_to: tuple[str, ...] = ()
+    arrival = Arrival(raw, source=source, mail_from=mail_from, rcpt_to=tuple(rcpt_to))
+    return accept_many(engine, [arrival], write_lock)[0]
 
 
 def accept_many(

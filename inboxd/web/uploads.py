@@ -15,6 +15,7 @@ from fastapi import UploadFile
 
 from inboxd.errors import InboxdError
 from inboxd.queues.outbox import FilePart
+from inboxd.render import size_text
 
 MAX_FILES = 20
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -34,7 +35,7 @@ def read_uploads(files: list[UploadFile | str], cap: int) -> list[FilePart]:
         if total > cap:
             raise InboxdError(
                 f"attachments are too large: {upload.filename!r} brings them over the "
-                f"limit of {_size(cap)} per reply ([web] max_upload_bytes); nothing was sent"
+                f"limit of {size_text(cap)} per reply ([web] max_upload_bytes); nothing was sent"
             )
         name = _CONTROL.sub("", upload.filename.replace("\\", "/").rsplit("/", 1)[-1])[:200]
         guessed = mimetypes.guess_type(name)[0]
@@ -43,7 +44,3 @@ def read_uploads(files: list[UploadFile | str], cap: int) -> list[FilePart]:
             kind = guessed or "application/octet-stream"
         parts.append(FilePart(name or "attachment", kind, data))
     return parts
-
-
-def _size(n: int) -> str:
-    return f"{n / 1_048_576:.1f} MiB" if n >= 1_048_576 else f"{n / 1024:.0f} KiB"

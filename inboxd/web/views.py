@@ -10,10 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import tzinfo
 from typing import Annotated, Any
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Depends, FastAPI, File, Form, Path, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -24,7 +22,7 @@ from inboxd.db import session_scope
 from inboxd.errors import InboxdError, NotFound
 from inboxd.models import MAX_ROW_ID, PRIORITIES, STATUSES, Attachment, Message, utcnow
 from inboxd.render import environment
-from inboxd.runtime import Runtime
+from inboxd.runtime import Runtime, reading_zone
 from inboxd.tickets import history, queries
 from inboxd.tickets.commands import macro_names, macro_text
 from inboxd.tickets.store import attachment_path
@@ -80,16 +78,6 @@ class Wakeups:
 
 class NotSignedIn(Exception):
     """Raised by a page for agents when nobody is signed in: sends them to sign in."""
-
-
-def reading_zone(rt: Runtime) -> tzinfo:
-    """The zone the web shows times in: the team's, as its first business calendar says
-    (SPEC §10.1), else UTC. The page carries the UTC instant in <time datetime>."""
-    calendars = rt.config.calendars
-    try:
-        return ZoneInfo(calendars[0].timezone) if calendars else ZoneInfo("UTC")
-    except (ValueError, ZoneInfoNotFoundError):  # the calendars check it; never a 500 here
-        return ZoneInfo("UTC")
 
 
 def safe_next(value: str | None) -> str:
