@@ -74,10 +74,24 @@ async def _accept_while_first_commit_runs(
     return await asyncio.gather(first, *rest, return_exceptions=True)
 
 
+def run_in_own_thread(coroutine: Any) -> Any:
+    """asyncio.run on a thread of its own.
+
+    Playwright's sync API (the session's browser fixture) leaves its event loop marked as
+    running on the main thread, where asyncio.run then refuses to start; whether it does
+    depends on the test order, so every test here runs its loop elsewhere."""
+    result: list[Any] = []
+    worker = threading.Thread(target=lambda: result.append(asyncio.run(coroutine)))
+    worker.start()
+    worker.join(30)
+    assert result, "the event loop did not finish within 30 s"
+    return result[0]
+
+
 def test_messages_arriving_during_a_commit_share_the_next_one() -> None:
     commit = GatedCommit()
     door = GroupCommit(engine=None, commit=commit)  # type: ignore[arg-type]
-    ids = asyncio.run(_accept_while_first_commit_runs(door, commit, later=10))
+    ids = run_in_own_thread(_accept_while_first_commit_runs(door, commit, later=10))
     assert commit.groups == [1, 10]
     assert door.commits == 2
     assert ids == list(range(1, 12))  # each session gets its own row's id
@@ -86,7 +100,7 @@ def test_messages_arriving_during_a_commit_share_the_next_one() -> None:
 def test_a_failed_commit_fails_every_session_in_its_group_and_only_those() -> None:
     commit = GatedCommit(fail_first=True)
     door = GroupCommit(engine=None, commit=commit)  # type: ignore[arg-type]
-    outcome = asyncio.run(_accept_while_first_commit_runs(door, commit, later=3))
+    outcome = run_in_own_thread(_accept_while_first_commit_runs(door, commit, later=3))
     assert isinstance(outcome[0], DatabaseUnavailable)
     assert outcome[1:] == [1, 2, 3]
     assert door.commits == 1
