@@ -26,6 +26,7 @@ from pydantic import (
 from inboxd.config_base import Section as _Section
 from inboxd.config_base import address as _address
 from inboxd.config_includes import with_rules_files
+from inboxd.config_mail import OutboundSection
 from inboxd.config_ops import LogSection, MetricsSection
 from inboxd.config_teams import TeamEntry
 from inboxd.errors import ConfigError
@@ -143,22 +144,6 @@ class ImapSection(_Section):
         if value in ("seen", "delete") or (value.startswith("move:") and len(value) > 5):
             return value
         raise ValueError('expected "seen", "delete" or "move:<folder>"')
-
-
-class OutboundSection(_Section):
-    mode: Literal["file", "smtp"] = "file"
-    host: str = "127.0.0.1"
-    port: Port = 25
-    starttls: bool = False
-    ssl: bool = False
-    username: str = ""
-    password: str = ""
-    password_env: str = ""
-    password_file: str = ""
-    max_attempts: int = Field(default=10, ge=1)
-    retry_seconds: float = Field(default=60, gt=0)
-    # Customer files attached to an agent's notification, together (the rest are named).
-    notify_attachments_bytes: int = Field(default=10_485_760, ge=0)
 
 
 class WebSection(_Section):

@@ -3,7 +3,7 @@
 Templates come from `[inboxd] templates_dir` when an admin sets one (a file there
 overrides the bundled one of the same name), else from the bundled `templates/`.
 StrictUndefined: a missing variable is an error, never a silently empty line. Autoescape
-is on for .html and off for .txt.
+is on for .html and .html.j2 and off for .txt.
 """
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ def environment(override_dir: str = "") -> Environment:
     return Environment(
         loader=ChoiceLoader(loaders),
         undefined=StrictUndefined,
-        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+        autoescape=select_autoescape(
+            enabled_extensions=("html", "html.j2"), default_for_string=False
+        ),
         keep_trailing_newline=True,
     )
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Mapping
 from email.header import Header
+from email.message import Message
 
 SUPPORT = "support@example.com"
 DATE = "Mon, 23 Nov 2026 10:00:00 +0000"
@@ -82,3 +83,12 @@ def _join(addresses: str | Iterable[str]) -> str:
 
 def _encode(text: str) -> str:
     return text if text.isascii() else Header(text, "utf-8").encode()
+
+
+def plain_text(msg: Message) -> str:
+    """The plain text of a mail inboxd wrote, decoded: its first text/plain part, whether
+    the mail is that part alone, an alternative beside HTML, or the body among files."""
+    part = next(p for p in msg.walk() if p.get_content_type() == "text/plain")
+    payload = part.get_payload(decode=True)
+    assert isinstance(payload, bytes), "a text/plain part holds bytes"
+    return payload.decode(part.get_content_charset() or "utf-8")

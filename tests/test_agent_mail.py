@@ -70,10 +70,11 @@ REPLY_SENTENCE = "your parcel left our warehouse this morning"
 
 
 def body_text(msg: EmailMessage) -> str:
-    """Every text part of a mail, decoded, joined."""
+    """Every plain-text part of a mail, decoded, joined (the HTML alternative is the same
+    text laid out: tests/test_html_part.py)."""
     parts = []
     for part in msg.walk():
-        if part.get_content_maintype() == "text":
+        if part.get_content_type() == "text/plain":
             parts.append(str(part.get_content()))
     return "\n".join(parts)
 

@@ -32,9 +32,10 @@ LAYERS = [
 # Top-level modules: what every room uses. `pipeline` is the one ingest path and sits
 # above the domain rooms it calls; `__main__` is the entry point into cli/.
 # `config` is one idea in several files: config_base (what tables share), config_teams
-# ([[teams]]), config_includes (files it names) and config_ops ([metrics], [log]), so
+# ([[teams]]), config_includes (files it names), config_ops ([metrics], [log]) and config_mail
+# ([outbound]), so
 # that none grows too long.
-CONFIG = {"config", "config_base", "config_teams", "config_includes", "config_ops"}
+CONFIG = {"config", "config_base", "config_teams", "config_includes", "config_ops", "config_mail"}
 BASE = {"__init__", *CONFIG, "errors", "models", "db", "runtime", "write_lock", "render", "metrics"}
 TOP_LEVEL = {*BASE, "pipeline", "__main__"}
 # `mail` is pure: of inboxd it may know only these.

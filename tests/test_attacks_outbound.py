@@ -42,7 +42,9 @@ def queue(rt: Runtime, count: int) -> list[str]:
     ids = []
     with session_scope(rt.engine) as session:
         for n in range(count):
-            msg = compose([("From", "support@example.com"), ("To", f"c{n}@example.org")], "hi")
+            msg = compose(
+                [("From", "support@example.com"), ("To", f"c{n}@example.org")], "hi", cfg=None
+            )
             found = queue_mail(
                 session,
                 msg,

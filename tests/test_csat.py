@@ -107,6 +107,9 @@ def test_a_survey_goes_once_after_the_delay_in_the_customers_language(rt: Runtim
     text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert "第一行写「满意」或「不满意」" in text and "/csat/" in text
     assert str(msg["Auto-Submitted"]) == "auto-generated"
+    # SPEC §7: like every mail to a customer, it links the request's status page.
+    base = rt.config.inboxd.web_base_url
+    assert text.rstrip().endswith(links.status_url(base, rt.secret_key, ticket_id))
 
 
 def test_a_reopened_ticket_gets_no_survey_and_a_customer_no_second_within_a_week(

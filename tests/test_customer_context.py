@@ -5,13 +5,12 @@ ticket page and in `show --json`, from one bounded query module (customers/conte
 from __future__ import annotations
 
 from email import message_from_bytes
-from email.message import Message as EmailMessage
 from pathlib import Path
 
 import pytest
 from conftest import make_config
 from fastapi.testclient import TestClient
-from mailbuilder import mail
+from mailbuilder import mail, plain_text
 from sqlmodel import Session, col, select
 from test_web import BASE, signed_in
 
@@ -33,12 +32,7 @@ def acme(tmp_path: Path) -> Runtime:
 
 
 def _text(raw: bytes) -> str:
-    msg = message_from_bytes(raw)
-    part = next(p for p in msg.walk() if p.get_content_type() == "text/plain")
-    assert isinstance(part, EmailMessage)
-    payload = part.get_payload(decode=True)
-    assert isinstance(payload, bytes)
-    return payload.decode(part.get_content_charset() or "utf-8")
+    return plain_text(message_from_bytes(raw))
 
 
 def _notification(rt: Runtime, ticket_id: int) -> str:

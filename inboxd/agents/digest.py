@@ -74,7 +74,7 @@ def send_digests(session: Session, rt: Runtime, now: datetime | None = None) -> 
         ]
         queue_mail(
             session,
-            compose(headers, text),
+            compose(headers, text, cfg=rt.config),
             mail_from=cfg.support_address,
             rcpt_to=[email],
             ticket_id=None,

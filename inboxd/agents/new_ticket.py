@@ -205,7 +205,7 @@ def _logged_call_mail(
     headers.append(("Auto-Submitted", "auto-generated"))
     return queue_mail(
         session,
-        compose(headers, text),
+        compose(headers, text, cfg=rt.config),
         mail_from=cfg.support_address,
         rcpt_to=[ticket.requester],
         ticket_id=ticket.id,

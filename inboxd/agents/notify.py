@@ -108,7 +108,7 @@ def acknowledge(
         },
         cfg.templates_dir,
     )
-    out = compose(headers, text)
+    out = compose(headers, text, cfg=rt.config)
     return queue_mail(
         session,
         out,
@@ -302,7 +302,7 @@ def _queue_notification(
     ]
     return queue_mail(
         session,
-        compose(headers, text, files),
+        compose(headers, text, files, cfg=rt.config),
         mail_from=cfg.support_address,
         rcpt_to=[agent.email],
         ticket_id=ticket.id,
@@ -396,7 +396,7 @@ def mail_agent(
     ]
     queue_mail(
         session,
-        compose(headers, text),
+        compose(headers, text, cfg=rt.config),
         mail_from=cfg.support_address,
         rcpt_to=[agent_email],
         ticket_id=ticket.id,

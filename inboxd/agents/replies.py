@@ -101,18 +101,10 @@ def _queue_for_customers(
         )
     if purpose != "reply":
         headers.append(("Auto-Submitted", "auto-generated"))
-    # SPEC §7: every customer-facing mail carries the signed link to the status page.
-    footer = render(
-        "email/customer_footer.txt.j2",
-        {
-            "ticket_id": ticket.id,
-            "status_url": status_url(cfg.web_base_url, rt.secret_key, ticket.id),
-        },
-        cfg.templates_dir,
-    )
+    footer = status_footer(rt, ticket.id)
     queue_mail(
         session,
-        compose(headers, text.rstrip("\n") + "\n" + footer, files),
+        compose(headers, text.rstrip("\n") + "\n" + footer, files, cfg=rt.config),
         mail_from=cfg.support_address,
         rcpt_to=customers,
         ticket_id=ticket.id,
@@ -209,3 +201,17 @@ def _customer_msgids(session: Session, ticket_id: int) -> list[str]:
         .order_by(col(Message.id))
     ).all()
     return [m for m in rows if m]
+
+
+def status_footer(rt: Runtime, ticket_id: int) -> str:
+    """The footer under every mail to a customer: the signed link to their request's status
+    page (SPEC §7), so the page is one click from any mail they keep."""
+    cfg = rt.config.inboxd
+    return render(
+        "email/customer_footer.txt.j2",
+        {
+            "ticket_id": ticket_id,
+            "status_url": status_url(cfg.web_base_url, rt.secret_key, ticket_id),
+        },
+        cfg.templates_dir,
+    )

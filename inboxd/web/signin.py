@@ -143,7 +143,7 @@ def mail_link(session: Session, rt: Runtime, email: str, after: str = "/") -> bo
     ]
     queue_mail(
         session,
-        compose(headers, text),
+        compose(headers, text, cfg=rt.config),
         mail_from=cfg.support_address,
         rcpt_to=[agent.email],
         ticket_id=None,

@@ -162,5 +162,6 @@ def _as_mail(rt: Runtime, ticket: Ticket, parent: str | None, text: str) -> byte
     ]
     if parent:
         headers += [("In-Reply-To", parent), ("References", parent)]
-    message: MimeMessage = compose(headers, text)
+    # Written down as the customer's own message, never sent: the plain text alone.
+    message: MimeMessage = compose(headers, text, cfg=None)
     return message.as_bytes()

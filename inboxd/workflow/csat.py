@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import Session, col, func, select
 
-from inboxd.agents import notify
+from inboxd.agents import notify, replies
 from inboxd.config import parse_duration
 from inboxd.mail.parse import ParsedMessage
 from inboxd.models import Event, Message, RuleDue, RuleFiring, Ticket, utcnow
@@ -275,7 +275,9 @@ def _mail_survey(session: Session, rt: Runtime, ticket: Ticket) -> None:
     ]
     queue_mail(
         session,
-        compose(headers, text),
+        compose(
+            headers, text.rstrip("\n") + "\n" + replies.status_footer(rt, ticket.id), cfg=rt.config
+        ),
         mail_from=cfg.support_address,
         rcpt_to=[ticket.requester],
         ticket_id=ticket.id,
