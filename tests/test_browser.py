@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from daemon_harness import INBOXD, ServeProcess, serve_config, serving, wait_until
+from mailbuilder import plain_text
 from relay import CaptureRelay
 
 from inboxd.tickets.links import read_status_token
@@ -95,7 +96,7 @@ def test_an_agent_signs_in_by_mail_filters_runs_commands_and_replies(
             mine = relay.to("bob@example.com")
             return [m for m in mine if m.message["Subject"] == "Your sign-in link"]
 
-        body = wait_until(sign_in_mail, what="the sign-in mail")[0].message.get_content()
+        body = plain_text(wait_until(sign_in_mail, what="the sign-in mail")[0].message)
         link = re.search(r"(http://\S+/login/\S+)", body)
         assert link, body
         page.goto(link.group(1))
@@ -126,7 +127,7 @@ def test_an_agent_signs_in_by_mail_filters_runs_commands_and_replies(
         assert "We have corrected invoice 1042." in page.inner_text("article#latest")
         to_carol = wait_until(lambda: relay.to("carol@example.org"), what="the relayed reply")
         reply = to_carol[-1].message
-        assert "We have corrected invoice 1042." in reply.get_content()
+        assert "We have corrected invoice 1042." in plain_text(reply)
         assert "bob@example.com" not in str(reply["From"])
     finally:
         page.close()
@@ -148,7 +149,7 @@ def test_a_customer_reads_the_status_page_and_replies_onto_the_ticket(
     )
     assert noted.status_code == 200, noted.text
     ack = wait_until(lambda: relay.to("carol@example.org"), what="the acknowledgement")
-    link = re.search(r"(http://\S+/status/\S+)", ack[0].message.get_content())
+    link = re.search(r"(http://\S+/status/\S+)", plain_text(ack[0].message))
     assert link, "the acknowledgement carries the status link"
     secret = (server.base / "data" / "secret.key").read_text().strip().encode()
     assert read_status_token(secret, link.group(1).rsplit("/", 1)[1]) == ticket
