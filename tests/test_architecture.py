@@ -36,10 +36,21 @@ LAYERS = [
 # ([outbound]), so
 # that none grows too long.
 CONFIG = {"config", "config_base", "config_teams", "config_includes", "config_ops", "config_mail"}
-BASE = {"__init__", *CONFIG, "errors", "models", "db", "runtime", "write_lock", "render", "metrics"}
+BASE = {
+    "__init__",
+    *CONFIG,
+    "errors",
+    "models",
+    "db",
+    "runtime",
+    "write_lock",
+    "render",
+    "metrics",
+    "languages",
+}
 TOP_LEVEL = {*BASE, "pipeline", "__main__"}
 # `mail` is pure: of inboxd it may know only these.
-MAIL_MAY_IMPORT = {"inboxd", "inboxd.errors", "inboxd.config"}
+MAIL_MAY_IMPORT = {"inboxd", "inboxd.errors", "inboxd.config", "inboxd.languages"}
 MAX_LINES = 520
 
 

@@ -115,14 +115,6 @@ def test_the_quote_is_the_customers_latest_mail_and_skips_an_out_of_office(
     assert "away until Monday" not in last and "> My order 1042" not in last
 
 
-def test_the_attribution_is_in_the_customers_language() -> None:
-    assert reply_context.language_of("zh-TW") == "zh-Hant"
-    assert reply_context.language_of("zh_CN") == "zh-Hans"
-    assert reply_context.language_of("de-AT") == "de"
-    assert reply_context.language_of("pt-BR") == "en"
-    assert reply_context.language_of(None) == "en"
-
-
 def test_a_chinese_customer_reads_a_chinese_attribution(sqlite_rt: Runtime) -> None:
     ticket = pipeline.ingest(
         sqlite_rt,

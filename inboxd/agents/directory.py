@@ -17,13 +17,12 @@ from sqlmodel import Session, col, select
 
 from inboxd.agents.audience import PREFERENCES
 from inboxd.errors import Forbidden, InboxdError, InvalidValue, NotFound
+from inboxd.languages import normalized_tag
 from inboxd.models import Agent, Ticket
 from inboxd.tickets import actions
 
 ROLES = ("admin", "agent")
 MAX_SIGNATURE = 2000
-# A language tag as SPEC §10.8 writes them: en, de, zh-Hans, zh-Hant, pt-BR.
-_LANGUAGE = re.compile(r"^([a-z]{2,3})(?:-([a-z]{4}|[a-z]{2}|\d{3}))?$", re.IGNORECASE)
 _TEAM = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
 # Statuses in which a ticket still needs its assignee.
 OPEN_STATUSES = ("new", "open", "pending", "on-hold")
@@ -91,7 +90,7 @@ def apply_preferences(agent: Agent, prefs: Preferences, teams: tuple[str, ...] =
     if prefs.receipts is not None:
         checked["receipts"] = prefs.receipts
     if prefs.language is not None:
-        checked["language"] = language_tag(prefs.language)
+        checked["language"] = normalized_tag(prefs.language)
     if prefs.signature is not None:
         checked["signature"] = _signature(prefs.signature)
     if prefs.name is not None:
@@ -108,21 +107,6 @@ def _choice(field: str, value: str, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
         raise InvalidValue(field, f"{value!r} is not one of {', '.join(allowed)}")
     return value
-
-
-def language_tag(value: str) -> str:
-    """A language tag in its usual case (zh-hans -> zh-Hans, pt-br -> pt-BR); "" = none."""
-    value = value.strip().replace("_", "-")
-    if not value:
-        return ""
-    match = _LANGUAGE.match(value)
-    if not match:
-        raise InvalidValue(
-            "language", f"{value!r} is not a language tag like en, de, fr, zh-Hans, pt-BR"
-        )
-    primary, sub = match.group(1).lower(), match.group(2) or ""
-    sub = sub.title() if len(sub) == 4 else sub.upper()
-    return f"{primary}-{sub}" if sub else primary
 
 
 def _signature(value: str) -> str:

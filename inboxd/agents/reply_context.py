@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
+from inboxd import languages
 from inboxd.customers.profiles import customer_for
 from inboxd.models import Agent, Message, Ticket
 from inboxd.runtime import Runtime, reading_zone
@@ -32,7 +33,6 @@ ATTRIBUTION = {
     "zh-Hans": "{name} 在 {date} 写道：",
     "zh-Hant": "{name} 於 {date} 寫道：",
 }
-_TRADITIONAL_REGIONS = {"tw", "hk", "mo", "hant"}
 
 
 def signature_part(agent: Agent) -> str:
@@ -83,7 +83,7 @@ def quoted(session: Session, rt: Runtime, message: Message) -> str:
     """`message` as a quote: an attribution line, then its new text with `> ` before each
     line, cut after QUOTE_LINES lines."""
     customer = customer_for(session, message.from_email)
-    language = language_of(customer.language if customer else None)
+    language = languages.variant(customer.language if customer else None, ATTRIBUTION)
     name = message.from_name or (customer.name if customer else "") or message.from_email
     when = _when(message.date or message.received_at, reading_zone(rt))
     return ATTRIBUTION[language].format(date=when, name=name) + "\n" + quoted_text(message)
@@ -95,14 +95,6 @@ def quoted_text(message: Message) -> str:
     if len(lines) > QUOTE_LINES:
         lines = [*lines[:QUOTE_LINES], "[…]"]
     return "\n".join(f"> {line}" if line else ">" for line in lines)
-
-
-def language_of(tag: str | None) -> str:
-    """The attribution language for a tag: zh-TW → zh-Hant, de-AT → de, else English."""
-    parts = (tag or "").replace("_", "-").lower().split("-")
-    if parts[0] == "zh":
-        return "zh-Hant" if _TRADITIONAL_REGIONS.intersection(parts[1:]) else "zh-Hans"
-    return parts[0] if parts[0] in ATTRIBUTION else "en"
 
 
 def _when(at: datetime, zone: ZoneInfo) -> str:
