@@ -3,7 +3,7 @@ requester or CC resolves to a profile, and the names they give keep it current.
 
 A sender's own From: name keeps their profile's name current; a Cc: line's name (chosen
 by someone else's address book) only fills a missing one; an agent's name is never
-overwritten (profiles.ensure_customer). Addresses that only appear on a message without
+overwritten (profiles.ensure_customers). Addresses that only appear on a message without
 being the ticket's participants (a Cc: the threading rules did not add, SPEC §5) get no
 profile from it. Database only.
 """
@@ -13,10 +13,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from inboxd.config import OrganizationEntry
-from inboxd.customers.profiles import ensure_customer
+from inboxd.customers.profiles import Sighting, ensure_customers
 from inboxd.models import Participant
 
 
@@ -42,22 +43,21 @@ def resolve_people(
             wanted.setdefault(person.email.lower(), person)
     if not wanted:
         return
-    members = set(
-        session.exec(
-            select(Participant.email).where(
-                Participant.ticket_id == ticket_id,
-                col(Participant.role).in_(("requester", "cc")),
-                col(Participant.email).in_(list(wanted)),
-            )
-        )
+    members = set(session.exec(_MEMBERS, params={"ticket": ticket_id, "emails": list(wanted)}))  # type: ignore[call-overload]
+    ensure_customers(
+        session,
+        [
+            Sighting(email, p.name, own=p.own, actor=email if p.own else "mail")
+            for email, p in wanted.items()
+            if email in members
+        ],
+        organizations,
     )
-    for email, person in wanted.items():
-        if email in members:
-            ensure_customer(
-                session,
-                email,
-                person.name,
-                own=person.own,
-                actor=email if person.own else "mail",
-                organizations=organizations,
-            )
+
+
+# Built once: composing the expression costs more than running it on every message.
+_MEMBERS = select(Participant.email).where(
+    col(Participant.ticket_id) == bindparam("ticket"),
+    col(Participant.role).in_(("requester", "cc")),
+    col(Participant.email).in_(bindparam("emails", expanding=True)),
+)

@@ -15,6 +15,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from inboxd.config import OrganizationEntry
@@ -86,6 +87,17 @@ def customer_for(session: Session, email: str) -> Customer | None:
     return live(session, owner_of(session, email))
 
 
+@dataclass(frozen=True)
+class Sighting:
+    """An address seen on mail, the name given with it, whether that name is the person's
+    own (their From: line), and who to record as the actor of what it changes."""
+
+    email: str
+    name: str = ""
+    own: bool = False
+    actor: str = ""
+
+
 def ensure_customer(
     session: Session,
     email: str,
@@ -95,32 +107,72 @@ def ensure_customer(
     actor: str = "",
     organizations: Sequence[OrganizationEntry] = (),
 ) -> Customer:
-    """The profile for `email`, created (with `name`) on first sight. `own` says the name
-    is the person's own (their From: line), which keeps it current; another's (a Cc: line)
-    only fills a missing name. A name an agent set is never overwritten. Flushes, so the
-    profile has its id."""
-    address = _normal(email)
-    name = _clean_name(name, address)
-    customer = customer_for(session, address)
-    if customer is None:
-        customer = Customer(name=name, name_source="mail" if name else "")
-        session.add(customer)
+    """The profile for `email`, created (with `name`) on first sight (see ensure_customers)."""
+    sighting = Sighting(email, name, own, actor)
+    return ensure_customers(session, [sighting], organizations)[_normal(email)]
+
+
+def ensure_customers(
+    session: Session,
+    sightings: Sequence[Sighting],
+    organizations: Sequence[OrganizationEntry] = (),
+) -> dict[str, Customer]:
+    """Each sighting's live profile by normalised address, created on first sight.
+
+    `own` says the name is the person's own, which keeps it current; another's (a Cc:
+    line) only fills a missing name; a name an agent set is never overwritten. A message's
+    people cost one query for those known and one flush for those new (not two of each
+    per person: this is every message's path). New profiles have their ids; their addresses
+    and events go with the session's next flush (any query's autoflush)."""
+    wanted: dict[str, Sighting] = {}
+    for sighting in sightings:  # the first mention of an address wins
+        address = _normal(sighting.email)
+        if address:
+            wanted.setdefault(address, sighting)
+    owners = _owners(session, list(wanted))
+    found: dict[str, Customer] = {}
+    new: list[tuple[str, Sighting, Customer]] = []
+    for address, sighting in wanted.items():
+        name = _clean_name(sighting.name, address)
+        customer = live(session, owners.get(address))
+        if customer is None:
+            customer = Customer(name=name, name_source="mail" if name else "")
+            session.add(customer)
+            new.append((address, sighting, customer))
+        elif (
+            name
+            and customer.name_source != "agent"
+            and name != customer.name
+            and (sighting.own or not customer.name)
+        ):
+            _set(session, customer, "name", name, sighting.actor or address)
+            customer.name_source = "mail"
+        found[address] = customer
+    if new:
         session.flush()
-        assert customer.id is not None
-        session.add(CustomerAddress(email=address, customer_id=customer.id, position=0))
-        record(session, customer, actor or address, "created", None, address)
-        if organizations:
-            refresh_organization(session, customer, organizations, [address])
-        session.flush()
-    elif (
-        name
-        and customer.name_source != "agent"
-        and name != customer.name
-        and (own or not customer.name)
-    ):
-        _set(session, customer, "name", name, actor or address)
-        customer.name_source = "mail"
-    return customer
+        for address, sighting, customer in new:
+            assert customer.id is not None
+            session.add(CustomerAddress(email=address, customer_id=customer.id, position=0))
+            record(session, customer, sighting.actor or address, "created", None, address)
+            if organizations:
+                refresh_organization(session, customer, organizations, [address])
+    return found
+
+
+def _owners(session: Session, addresses: list[str]) -> dict[str, Customer]:
+    """The profile holding each of `addresses` itself (absorbed or not), in one query."""
+    if not addresses:
+        return {}
+    rows = session.exec(_OWNERS, params={"addresses": addresses})  # type: ignore[call-overload]
+    return {email: customer for email, customer in rows}
+
+
+# Built once: composing the expression costs more than running it on every message.
+_OWNERS = (
+    select(CustomerAddress.email, Customer)
+    .join(Customer, col(Customer.id) == col(CustomerAddress.customer_id))
+    .where(col(CustomerAddress.email).in_(bindparam("addresses", expanding=True)))
+)
 
 
 def _clean_name(name: str, address: str) -> str:
