@@ -43,7 +43,7 @@ def resolve_people(
             wanted.setdefault(person.email.lower(), person)
     if not wanted:
         return
-    members = set(session.exec(_MEMBERS, params={"ticket": ticket_id, "emails": list(wanted)}))  # type: ignore[call-overload]
+    members = set(session.exec(_MEMBERS, params={"ticket": ticket_id, "emails": list(wanted)}))
     ensure_customers(
         session,
         [

@@ -19,6 +19,7 @@ from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from inboxd.config import OrganizationEntry
+from inboxd.languages import normalized_tag
 from inboxd.customers.organizations import fingerprint, organization_of
 from inboxd.errors import InboxdError, InvalidValue, NotFound
 from inboxd.models import (
@@ -163,7 +164,7 @@ def _owners(session: Session, addresses: list[str]) -> dict[str, Customer]:
     """The profile holding each of `addresses` itself (absorbed or not), in one query."""
     if not addresses:
         return {}
-    rows = session.exec(_OWNERS, params={"addresses": addresses})  # type: ignore[call-overload]
+    rows = session.exec(_OWNERS, params={"addresses": addresses})
     return {email: customer for email, customer in rows}
 
 
@@ -274,10 +275,7 @@ def update(session: Session, customer: Customer, field: str, value: str, actor: 
     if field == "notes":
         value = value[:_NOTES_MAX]
     elif field == "language":
-        if value and not re.fullmatch(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,2}", value):
-            raise InvalidValue(
-                "language", f"expected a language tag like de or zh-Hans, not {value!r}"
-            )
+        value = normalized_tag(value)
     else:
         value = " ".join(value.split())[:200]
     new: str | None = value
