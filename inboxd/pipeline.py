@@ -27,7 +27,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session, col, select
 
 from inboxd.agents import followup, loop_guard, notices, teams
-from inboxd.customers.intake import Person, resolve_people
+from inboxd.customers.intake import resolve_people
+from inboxd.customers.profiles import Sighting
 from inboxd.db import keep_loaded, session_scope
 from inboxd.errors import DatabaseUnavailable, NotFound, ParseRejected
 from inboxd.mail.classify import Classification, classify
@@ -302,7 +303,7 @@ def _ingest(
     if not created and csat.vote_by_reply(session, rt, ticket, msg, decision, message_pk):
         return IngestResult(source, "appended", ticket.id, msg.message_id, "survey answer")
     _after_message(session, rt, ticket, msg, kind, decision, created, agents)
-    _resolve_customers(session, rt, ticket, msg)
+    _resolve_customers(session, rt, ticket, msg, kind, ready.new_text)
     if held is not None:
         loop_guard.after_held(session, rt, held, ticket)
     followup.follow_up(
@@ -442,15 +443,26 @@ def _after_message(
     session.add(ticket)
 
 
-def _resolve_customers(session: Session, rt: Runtime, ticket: Ticket, msg: ParsedMessage) -> None:
-    """Every requester and CC this message brought has a customer profile (SPEC §10.7)."""
+def _resolve_customers(
+    session: Session,
+    rt: Runtime,
+    ticket: Ticket,
+    msg: ParsedMessage,
+    kind: Classification,
+    new_text: str,
+) -> None:
+    """Every requester and CC this message brought has a customer profile (SPEC §10.7),
+    and a customer's own words give their profile its language (§10.8)."""
     assert ticket.id is not None
     people = []
     if msg.sender is not None:
         # An ambiguous sender's name is nobody's to keep.
         own = not msg.sender_ambiguous
-        people.append(Person(msg.sender.email, msg.sender.name if own else "", own=own))
-    people += [Person(a.email, a.name) for a in (*msg.to, *msg.cc)]
+        email = msg.sender.email
+        said = f"{msg.subject}\n{new_text}" if own and kind.kind == "customer" else ""
+        name = msg.sender.name if own else ""
+        people.append(Sighting(email, name, own, actor=email if own else "mail", said=said))
+    people += [Sighting(a.email, a.name, actor="mail") for a in (*msg.to, *msg.cc)]
     resolve_people(session, rt.config.organizations, ticket.id, people)
 
 

@@ -4,10 +4,18 @@ Templates come from `[inboxd] templates_dir` when an admin sets one (a file ther
 overrides the bundled one of the same name), else from the bundled `templates/`.
 StrictUndefined: a missing variable is an error, never a silently empty line. Autoescape
 is on for .html and .html.j2 and off for .txt.
+
+Customer-facing mail comes in the customer's language (SPEC §10.8): a variant sits beside
+its template, `email/acknowledgement.de.txt.j2` beside `email/acknowledgement.txt.j2` (the
+English one), and `localized` picks it through languages.variant, so zh-TW finds zh-Hant
+and de-AT finds de. A template names its subject line with `{% set subject = "..." %}`.
 """
 
 from __future__ import annotations
 
+import re
+from contextlib import suppress
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -16,6 +24,9 @@ from zoneinfo import ZoneInfo
 
 import inboxd_templates
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from inboxd import languages
+from inboxd.errors import InvalidValue
 
 BUNDLED = Path(inboxd_templates.__file__).resolve().parent
 
@@ -38,6 +49,47 @@ def environment(override_dir: str = "") -> Environment:
 def render(name: str, context: dict[str, Any], override_dir: str = "") -> str:
     """Render a template by name, e.g. "email/acknowledgement.txt.j2"."""
     return environment(override_dir).get_template(name).render(**context)
+
+
+@dataclass(frozen=True)
+class Localized:
+    """A rendered mail text, the subject its template set ("" if none), and its language."""
+
+    text: str
+    subject: str
+    language: str
+
+
+def localized(
+    name: str, language: str | None, context: dict[str, Any], override_dir: str = ""
+) -> Localized:
+    """Render template `name` in its variant for `language` (see the module's docstring);
+    the plain name is the English text, and the fallback for a language without one."""
+    chosen = variant_for(name, language, override_dir)
+    template = environment(override_dir).get_template(variants(name, override_dir)[chosen])
+    module = template.make_module(context)
+    return Localized(str(module), str(getattr(module, "subject", "")), chosen)
+
+
+def variant_for(name: str, language: str | None, override_dir: str = "") -> str:
+    """The language template `name` will be rendered in for `language`: a mail whose parts
+    come from several templates (an acknowledgement and its suggestions) keeps to one."""
+    return languages.variant(language, variants(name, override_dir), languages.DEFAULT)
+
+
+@lru_cache(maxsize=64)
+def variants(name: str, override_dir: str = "") -> dict[str, str]:
+    """Template `name`'s languages, each with its file (English: the plain one). Read once
+    per process: a variant added to templates_dir is seen after a restart."""
+    stem, _, suffix = name.partition(".")
+    pattern = re.compile(rf"{re.escape(stem)}\.([A-Za-z0-9-]+)\.{re.escape(suffix)}")
+    found = {languages.DEFAULT: name}
+    for template in environment(override_dir).list_templates():
+        match = pattern.fullmatch(template)
+        if match is not None:
+            with suppress(InvalidValue):  # "acknowledgement.v2.txt.j2" is no variant
+                found.setdefault(languages.normalized_tag(match.group(1)), template)
+    return found
 
 
 def when_text(at: datetime | None, zone: str) -> str:

@@ -70,13 +70,6 @@ def test_japanese_kana_runs_become_bigrams() -> None:
     assert kb_text.terms("パスワード") == ["パス", "スワ", "ワー", "ード"]
 
 
-def test_language_guess_tells_the_two_scripts_apart() -> None:
-    assert kb_text.detect_language("忘記密碼了怎麼辦") == "zh-Hant"
-    assert kb_text.detect_language("密码忘了怎么办") == "zh-Hans"
-    assert kb_text.detect_language("パスワードを忘れました") == "ja"
-    assert kb_text.detect_language("I forgot my password") is None
-
-
 # --- ranking ----------------------------------------------------------------------------
 
 

@@ -27,7 +27,7 @@ from inboxd.db import session_scope
 from inboxd.errors import InboxdError, InvalidValue
 from inboxd.models import Agent, Customer, Message, Ticket, utcnow
 from inboxd.queues.outbox import compose, mailbox, queue_mail
-from inboxd.render import render
+from inboxd.render import localized
 from inboxd.runtime import Runtime
 from inboxd.tickets import queries, store
 from inboxd.tickets.channels import CHANNELS
@@ -178,8 +178,9 @@ def _logged_call_mail(
     assert ticket.id is not None
     cfg = rt.config.inboxd
     link = status_url(cfg.web_base_url, rt.secret_key, ticket.id)
-    text = render(
+    mail = localized(
         "email/logged_call.txt.j2",
+        customer.language,
         {
             "ticket": ticket,
             "customer": customer,
@@ -205,7 +206,7 @@ def _logged_call_mail(
     headers.append(("Auto-Submitted", "auto-generated"))
     return queue_mail(
         session,
-        compose(headers, text, cfg=rt.config),
+        compose(headers, mail.text, cfg=rt.config, lang=mail.language),
         mail_from=cfg.support_address,
         rcpt_to=[ticket.requester],
         ticket_id=ticket.id,

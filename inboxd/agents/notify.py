@@ -24,6 +24,7 @@ from sqlmodel import Session, col, func, select
 from inboxd.agents import audience, digest, notify_files, teams
 from inboxd.agents.notices import Notice, action_notices, cautious, drop_queued
 from inboxd.agents.trust import autoreply_recipient
+from inboxd.customers import profiles
 from inboxd.customers.context import context_for
 from inboxd.mail.classify import Classification
 from inboxd.mail.parse import Address, ParsedMessage
@@ -38,7 +39,7 @@ from inboxd.models import (
     utcnow,
 )
 from inboxd.queues.outbox import FilePart, compose, mailbox, queue_mail
-from inboxd.render import render, span_text, when_text
+from inboxd.render import localized, render, span_text, variant_for, when_text
 from inboxd.runtime import Runtime
 from inboxd.tickets import actions
 from inboxd.tickets.links import status_url
@@ -51,13 +52,14 @@ def acknowledge(
     ticket: Ticket,
     msg: ParsedMessage,
     kind: Classification,
-    extra: Callable[[Session, Ticket, ParsedMessage], str] | None = None,
+    extra: Callable[[Session, Ticket, ParsedMessage, str], str] | None = None,
     envelope_from: str | None = None,
 ) -> str | None:
     """Queue the acknowledgement of a new ticket, unless one must not be sent; return its
     Message-ID. It goes to `autoreply_recipient()`: never to a null envelope sender, and
-    to the envelope sender when `From:` may be forged. `extra` gives more text for it (the
-    knowledge base's suggestions, from the room above); it is called only for an
+    to the envelope sender when `From:` may be forged, in that customer's language (SPEC
+    §10.8). `extra` gives more text for it in the same language (the knowledge base's
+    suggestions, from the room above); it is called only for an
     acknowledgement that will be sent."""
     cfg = rt.config.inboxd
     sender = msg.sender
@@ -96,19 +98,22 @@ def acknowledge(
         ("X-Auto-Response-Suppress", "All"),
         ("Precedence", "auto_reply"),
     ]
-    text = render(
-        "email/acknowledgement.txt.j2",
+    name = "email/acknowledgement.txt.j2"
+    language = variant_for(name, profiles.language_of(session, sender.email), cfg.templates_dir)
+    mail = localized(
+        name,
+        language,
         {
             "name": sender.name,
             "ticket_id": ticket.id,
             "subject": ticket.subject,
             "status_url": status_url(cfg.web_base_url, rt.secret_key, ticket.id),
             "support_name": cfg.support_name,
-            "extra": extra(session, ticket, msg) if extra is not None else "",
+            "extra": extra(session, ticket, msg, language) if extra is not None else "",
         },
         cfg.templates_dir,
     )
-    out = compose(headers, text, cfg=rt.config)
+    out = compose(headers, mail.text, cfg=rt.config, lang=mail.language)
     return queue_mail(
         session,
         out,

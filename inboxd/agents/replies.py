@@ -15,9 +15,10 @@ import re
 from sqlmodel import Session, col, func, select
 
 from inboxd.agents import notify, reply_context
+from inboxd.customers import profiles
 from inboxd.models import Agent, Event, Message, Outbound, Participant, Ticket, utcnow
 from inboxd.queues.outbox import FilePart, compose, mailbox, queue_mail
-from inboxd.render import render
+from inboxd.render import localized
 from inboxd.runtime import Runtime
 from inboxd.tickets import store
 from inboxd.tickets.links import status_url
@@ -101,7 +102,7 @@ def _queue_for_customers(
         )
     if purpose != "reply":
         headers.append(("Auto-Submitted", "auto-generated"))
-    footer = status_footer(rt, ticket.id)
+    footer = status_footer(rt, ticket.id, profiles.language_of(session, customers[0]))
     queue_mail(
         session,
         compose(headers, text.rstrip("\n") + "\n" + footer, files, cfg=rt.config),
@@ -203,15 +204,16 @@ def _customer_msgids(session: Session, ticket_id: int) -> list[str]:
     return [m for m in rows if m]
 
 
-def status_footer(rt: Runtime, ticket_id: int) -> str:
-    """The footer under every mail to a customer: the signed link to their request's status
-    page (SPEC §7), so the page is one click from any mail they keep."""
+def status_footer(rt: Runtime, ticket_id: int, language: str | None) -> str:
+    """The footer under every mail to a customer, in their language: the signed link to
+    their request's status page (SPEC §7), so the page is one click from any mail they keep."""
     cfg = rt.config.inboxd
-    return render(
+    return localized(
         "email/customer_footer.txt.j2",
+        language,
         {
             "ticket_id": ticket_id,
             "status_url": status_url(cfg.web_base_url, rt.secret_key, ticket_id),
         },
         cfg.templates_dir,
-    )
+    ).text

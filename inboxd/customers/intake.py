@@ -11,7 +11,6 @@ profile from it. Database only.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
@@ -21,38 +20,19 @@ from inboxd.customers.profiles import Sighting, ensure_customers
 from inboxd.models import Participant
 
 
-@dataclass(frozen=True)
-class Person:
-    """An address on a message, the name given with it, and whether it is their own."""
-
-    email: str
-    name: str = ""
-    own: bool = False
-
-
 def resolve_people(
     session: Session,
     organizations: Sequence[OrganizationEntry],
     ticket_id: int,
-    people: Sequence[Person],
+    people: Sequence[Sighting],
 ) -> None:
-    """Make sure each person who is the ticket's requester or a CC has a profile."""
-    wanted: dict[str, Person] = {}
-    for person in people:  # the first mention wins: the sender's own name over a Cc:'s
-        if person.email:
-            wanted.setdefault(person.email.lower(), person)
+    """Make sure each person who is the ticket's requester or a CC has a profile; the first
+    mention of an address wins (the sender's own name over a Cc: line's)."""
+    wanted = {p.email.lower() for p in people if p.email}
     if not wanted:
         return
     members = set(session.exec(_MEMBERS, params={"ticket": ticket_id, "emails": list(wanted)}))
-    ensure_customers(
-        session,
-        [
-            Sighting(email, p.name, own=p.own, actor=email if p.own else "mail")
-            for email, p in wanted.items()
-            if email in members
-        ],
-        organizations,
-    )
+    ensure_customers(session, [p for p in people if p.email.lower() in members], organizations)
 
 
 # Built once: composing the expression costs more than running it on every message.

@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
+from inboxd import languages
 from inboxd.config import OrganizationEntry
-from inboxd.languages import normalized_tag
 from inboxd.customers.organizations import fingerprint, organization_of
 from inboxd.errors import InboxdError, InvalidValue, NotFound
+from inboxd.languages import normalized_tag
 from inboxd.models import (
     ClockState,
     Customer,
@@ -83,6 +84,12 @@ def owner_of(session: Session, email: str) -> Customer | None:
     return session.get(Customer, row.customer_id) if row is not None else None
 
 
+def language_of(session: Session, email: str) -> str | None:
+    """The language of the customer behind `email` (SPEC §10.8), None if not known."""
+    customer = customer_for(session, email)
+    return customer.language if customer is not None else None
+
+
 def customer_for(session: Session, email: str) -> Customer | None:
     """The live profile that holds `email`, or None if nobody has written from it."""
     return live(session, owner_of(session, email))
@@ -91,12 +98,14 @@ def customer_for(session: Session, email: str) -> Customer | None:
 @dataclass(frozen=True)
 class Sighting:
     """An address seen on mail, the name given with it, whether that name is the person's
-    own (their From: line), and who to record as the actor of what it changes."""
+    own (their From: line), who to record as the actor of what it changes, and what they
+    wrote themselves (a customer's own message: their language is read from it)."""
 
     email: str
     name: str = ""
     own: bool = False
     actor: str = ""
+    said: str = ""
 
 
 def ensure_customer(
@@ -121,10 +130,12 @@ def ensure_customers(
     """Each sighting's live profile by normalised address, created on first sight.
 
     `own` says the name is the person's own, which keeps it current; another's (a Cc:
-    line) only fills a missing name; a name an agent set is never overwritten. A message's
-    people cost one query for those known and one flush for those new (not two of each
-    per person: this is every message's path). New profiles have their ids; their addresses
-    and events go with the session's next flush (any query's autoflush)."""
+    line) only fills a missing name; a name an agent set is never overwritten. A profile
+    without a language takes the one `said` is written in, when that can be told (SPEC
+    §10.8: from their first message; a "Thanks!" tells nothing, and the next mail may).
+    A message's people cost one query for those known and one flush for those new (not
+    two of each per person: this is every message's path). New profiles have their ids;
+    their addresses and events go with the session's next flush (any query's autoflush)."""
     wanted: dict[str, Sighting] = {}
     for sighting in sightings:  # the first mention of an address wins
         address = _normal(sighting.email)
@@ -157,7 +168,19 @@ def ensure_customers(
             record(session, customer, sighting.actor or address, "created", None, address)
             if organizations:
                 refresh_organization(session, customer, organizations, [address])
+    for address, sighting in wanted.items():
+        if sighting.said:
+            _adopt_language(session, found[address], sighting.said, sighting.actor or address)
     return found
+
+
+def _adopt_language(session: Session, customer: Customer, said: str, actor: str) -> None:
+    if customer.language is not None or customer.language_source == "agent":
+        return
+    language = languages.detect(said)
+    if language is not None:
+        _set(session, customer, "language", language, actor)
+        customer.language_source = "detected"
 
 
 def _owners(session: Session, addresses: list[str]) -> dict[str, Customer]:

@@ -306,6 +306,15 @@ COMMANDS: dict[str, Command] = {
             customer_commands.unmerge_parse,
             customer_commands.unmerge_apply,
         ),
+        Command(
+            "language",
+            {"lang": ()},
+            "#language TAG",
+            "sets the customer's language (en, zh-Hans, zh-Hant, ja, de, fr, es, ...) for "
+            "the mail inboxd sends them",
+            customer_commands.language_parse,
+            customer_commands.language_apply,
+        ),
         Command("help", {}, "#help", "mails you this table", handlers.no_args, handlers.help_apply),
     ]
 }

@@ -1,5 +1,6 @@
-"""customer_commands.py: `#customer-merge` and `#customer-unmerge` (SPEC §10.7), the
-command registry's way to join or part the profiles behind a ticket's requester.
+"""customer_commands.py: `#customer-merge`, `#customer-unmerge` (SPEC §10.7) and
+`#language` (§10.8), the command registry's way to change the profile behind a ticket's
+requester.
 
 Registered in commands.py like every other command, so mail, `inboxd run`, the web, the
 API and rules all reach them. The profiles themselves change in customers/profiles.py;
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
+from inboxd import languages
 from inboxd.customers import profiles
 from inboxd.errors import InboxdError
 from inboxd.models import Customer, CustomerMerge
@@ -84,3 +86,33 @@ def unmerge_apply(block: Block, row: CustomerMerge) -> None:
     block.changes.append(
         f"customer {done.split.id} ({', '.join(done.addresses)}) split off customer {done.kept.id}"
     )
+
+
+def language_parse(block: Block, args: tuple[str, ...]) -> str:
+    if len(args) != 1:
+        raise CommandError("expects one language tag, such as de, fr, zh-Hans or zh-Hant")
+    if not block.ticket.requester:
+        raise CommandError("this ticket has no requester")
+    try:
+        return languages.normalized_tag(args[0])
+    except InboxdError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def language_apply(block: Block, language: str) -> None:
+    customer = requester_profile(block.session, block.ticket.requester)
+    before = customer.language
+    if not profiles.update(block.session, customer, "language", language, block.actor.email):
+        return
+    record_event(
+        block.session,
+        block.ticket,
+        block.actor.email,
+        "customer_language",
+        before,
+        language,
+        block=block.id,
+    )
+    mailed = languages.bundled(language)  # zh-TW -> zh-Hant, pt -> en
+    shown = language if mailed == language else f"{language} (mail in {mailed})"
+    block.changes.append(f"customer {customer.id}'s language set to {shown}")

@@ -23,7 +23,7 @@ from inboxd.models import Event, Message, Ticket
 from inboxd.runtime import Runtime
 from inboxd.tickets import links, store
 from inboxd.web.security import check_form, page_nonce, page_nonce_age
-from inboxd.web.status_page import unknown_link
+from inboxd.web.status_page import customer_words, unknown_link
 from inboxd.web.views import page
 from inboxd.workflow import csat
 
@@ -51,6 +51,10 @@ def build_router(rt: Runtime, clock: Callable[[], float] = time.time) -> APIRout
     def form(
         request: Request, token: str, chosen: str, status_code: int = 200, **extra: object
     ) -> Response:
+        ticket_id = links.read_status_token(rt.secret_key, token)
+        with session_scope(rt.engine) as session:
+            ticket = session.get(Ticket, ticket_id) if ticket_id is not None else None
+            words = customer_words(session, rt, request, ticket.requester if ticket else "")
         return page(
             request,
             rt,
@@ -61,6 +65,7 @@ def build_router(rt: Runtime, clock: Callable[[], float] = time.time) -> APIRout
             ratings=ratings(),
             chosen=chosen,
             nonce=page_nonce(rt, PURPOSE, token, int(clock())),
+            **words,
             **extra,
         )
 
@@ -101,11 +106,9 @@ def build_router(rt: Runtime, clock: Callable[[], float] = time.time) -> APIRout
                 else f"posted {age} s after the page was served"
             )
             _suspect(rt, ticket_id, why)
-            return form(
-                request, token, rating, 422, error="Please check your rating and send it again."
-            )
+            return form(request, token, rating, 422, error="csat_retry")
         if rating not in ratings():
-            return form(request, token, "", 422, error="Please choose a rating.")
+            return form(request, token, "", 422, error="csat_choose")
         page_id = hashlib.sha256(nonce.encode()).hexdigest()[:40]
         with rt.write_lock, session_scope(rt.engine) as session:
             used = select(Event.id).where(Event.block == page_id, Event.type == "csat")

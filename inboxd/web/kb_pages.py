@@ -22,12 +22,12 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
+from inboxd import languages
 from inboxd.db import session_scope
 from inboxd.runtime import Runtime
 from inboxd.web.sanitize import clean_html
 from inboxd.web.security import check_form, page_nonce, page_nonce_age
-from inboxd.web.views import NotSignedIn, SignedIn, current_agent, page
-from inboxd.workflow import kb_text
+from inboxd.web.views import NotSignedIn, SignedIn, browser_language, current_agent, page
 from inboxd.workflow.kb_articles import Article, render_markdown
 from inboxd.workflow.kb_search import KbIndex, pick_translation
 from inboxd.workflow.kb_suggest import (
@@ -55,11 +55,11 @@ def build_router(rt: Runtime, clock: Callable[[], float] = time.time) -> APIRout
         agent = _agent_or_none(request)
         kb = index()
         q, lang = q.strip()[:_QUERY_CHARS], lang.strip()[:20]
-        browser = _browser_language(request)
+        browser = browser_language(request)
         if q:
             hits = kb.search(q, limit=50, public_only=agent is None)
             # A question in Chinese or Japanese is answered in its own script.
-            wanted = lang or kb_text.detect_language(q) or ""
+            wanted = lang or languages.script_language(q) or ""
             found = _one_per_slug(kb, [h.article for h in hits], wanted, agent)
         else:
             by_title = sorted(kb.articles, key=lambda a: a.title.casefold())
@@ -82,7 +82,7 @@ def build_router(rt: Runtime, clock: Callable[[], float] = time.time) -> APIRout
         agent = _agent_or_none(request)
         kb = index()
         visible = [a for a in kb.translations(slug) if a.public or agent is not None]
-        shown = pick_translation(visible, lang.strip()[:20] or _browser_language(request))
+        shown = pick_translation(visible, lang.strip()[:20] or browser_language(request))
         if shown is None:
             return _missing(request, rt)
         ticket_id = read_solve_token(rt.secret_key, t, slug) if t else None
@@ -128,19 +128,6 @@ def build_router(rt: Runtime, clock: Callable[[], float] = time.time) -> APIRout
 
 
 # Browsers name Chinese by region; the articles by script.
-_SCRIPTS = {
-    **dict.fromkeys(("zh-tw", "zh-hk", "zh-mo", "zh-hant"), "zh-Hant"),
-    **dict.fromkeys(("zh", "zh-cn", "zh-sg", "zh-hans"), "zh-Hans"),
-}
-
-
-def _browser_language(request: Request) -> str:
-    """The reader's first language from Accept-Language ('en' when none is given)."""
-    first = request.headers.get("accept-language", "").split(",", 1)[0]
-    tag = first.split(";", 1)[0].strip().lower()[:20]
-    if not tag or tag == "*":
-        return "en"
-    return _SCRIPTS.get(tag, tag.split("-", 1)[0])
 
 
 def _agent_or_none(request: Request) -> SignedIn | None:

@@ -15,28 +15,34 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from inboxd.agents.replies import scrub_agent_address
+from inboxd.customers import profiles
 from inboxd.db import session_scope
 from inboxd.models import Agent, Message, Ticket, utcnow
 from inboxd.queues import spool
 from inboxd.queues.outbox import compose, new_message_id
+from inboxd.render import variant_for, variants
 from inboxd.runtime import Runtime
 from inboxd.tickets import links, queries
 from inboxd.tickets.tokens import make_token, token_address
 from inboxd.web.security import check_form
-from inboxd.web.views import Wakeups, page
+from inboxd.web.views import Wakeups, browser_language, page
 
 PUBLIC_KINDS = ("customer", "reply")
-STATUS_WORDS = {
-    "new": "received, waiting for an agent",
-    "open": "being worked on",
-    "pending": "waiting for your answer",
-    "on-hold": "on hold",
-    "solved": "solved",
-    "closed": "closed",
-}
+WORDS = "web/_customer_words.html"  # and its variants, one per language
+
+
+def customer_words(
+    session: Session, rt: Runtime, request: Request, requester: str
+) -> dict[str, str]:
+    """What a customer's page needs to speak their language (SPEC §10.8): their profile's
+    language, else their browser's; the words template of that language, and its tag."""
+    wanted = profiles.language_of(session, requester) or browser_language(request)
+    folder = rt.config.inboxd.templates_dir
+    language = variant_for(WORDS, wanted, folder)
+    return {"page_lang": language, "words": variants(WORDS, folder)[language]}
 
 
 def build_router(rt: Runtime, wake: Wakeups) -> APIRouter:
@@ -62,6 +68,7 @@ def build_router(rt: Runtime, wake: Wakeups) -> APIRouter:
                 if m.kind in PUBLIC_KINDS
             ]
             subject, status = ticket.subject, ticket.status
+            words = customer_words(session, rt, request, ticket.requester)
         return page(
             request,
             rt,
@@ -70,9 +77,10 @@ def build_router(rt: Runtime, wake: Wakeups) -> APIRouter:
             agent=None,
             token=token,
             subject=subject,
-            status=STATUS_WORDS.get(status, status),
+            status=status,
             closed=status == "closed",
             conversation=conversation,
+            **words,
             **extra,
         )
 
@@ -95,7 +103,7 @@ def build_router(rt: Runtime, wake: Wakeups) -> APIRouter:
         if ticket_id is None:
             return _unknown(request, rt)
         if not text.strip():
-            return show(request, token, ticket_id, status_code=422, error="Your message is empty.")
+            return show(request, token, ticket_id, status_code=422, error="empty")
         with session_scope(rt.engine) as session:
             ticket = queries.get_ticket(session, ticket_id)
             raw = _as_mail(rt, ticket, _last_public_msgid(session, ticket_id), text)

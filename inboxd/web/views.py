@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, FastAPI, File, Form, Path, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
+from inboxd import languages
 from inboxd.agents import directory, operations
 from inboxd.customers.context import context_for
 from inboxd.db import session_scope
@@ -116,6 +117,15 @@ def page(
     if FLASH_COOKIE in request.cookies:
         forget_flash(response)
     return response
+
+
+def browser_language(request: Request) -> str:
+    """The reader's first language from Accept-Language as a tag (zh-TW -> zh-Hant, de-AT
+    stays), 'en' when none is given."""
+    first = request.headers.get("accept-language", "").split(",", 1)[0]
+    tag = first.split(";", 1)[0].strip()[:20]
+    found = languages.candidates(tag) if tag and tag != "*" else []
+    return found[0] if found else languages.DEFAULT
 
 
 def current_agent(request: Request) -> SignedIn:

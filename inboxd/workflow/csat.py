@@ -21,19 +21,20 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import Session, col, func, select
 
+from inboxd import languages
 from inboxd.agents import notify, replies
 from inboxd.config import parse_duration
+from inboxd.customers import profiles
 from inboxd.mail.parse import ParsedMessage
 from inboxd.models import Event, Message, RuleDue, RuleFiring, Ticket, utcnow
 from inboxd.queues.outbox import compose, mailbox, queue_mail
-from inboxd.render import render
+from inboxd.render import localized
 from inboxd.runtime import Runtime
 from inboxd.tickets import store
 from inboxd.tickets.links import status_url
 from inboxd.tickets.store import insert_once
 from inboxd.tickets.threader import ThreadDecision
 from inboxd.tickets.tokens import make_token, token_address
-from inboxd.workflow.kb_text import detect_language
 
 SURVEY = "@csat"  # its name on the clock's tables (no rule can be named so)
 ACTOR = "csat"
@@ -239,15 +240,6 @@ def _not_surveyed(session: Session, rt: Runtime, ticket: Ticket, now: datetime) 
     return ""
 
 
-SUBJECTS = {
-    "en": "How did we do?",
-    "zh-Hans": "您对我们的服务满意吗？",
-    "zh-Hant": "您對我們的服務滿意嗎？",
-    "ja": "サポートはいかがでしたか？",
-    "de": "Wie zufrieden waren Sie?",
-}
-
-
 def _mail_survey(session: Session, rt: Runtime, ticket: Ticket) -> None:
     assert ticket.id is not None
     cfg = rt.config.inboxd
@@ -256,11 +248,16 @@ def _mail_survey(session: Session, rt: Runtime, ticket: Ticket) -> None:
         .where(Message.ticket_id == ticket.id, Message.kind == "customer")
         .order_by(col(Message.id))
     ).first()
-    language = detect_language(f"{ticket.subject}\n{first or ''}") or "en"
+    # The customer's language (SPEC §10.8); for a ticket older than profiles' languages,
+    # the one its first message was written in.
+    language = profiles.language_of(session, ticket.requester) or languages.detect(
+        f"{ticket.subject}\n{first or ''}"
+    )
     link = status_url(cfg.web_base_url, rt.secret_key, ticket.id).replace("/status/", "/csat/")
-    text = render(
+    survey = localized(
         "email/csat_survey.txt.j2",
-        {"language": language, "ticket": ticket, "link": link, "scale": rt.config.csat.scale},
+        language,
+        {"ticket": ticket, "link": link, "scale": rt.config.csat.scale},
         cfg.templates_dir,
     )
     token = make_token(rt.secret_key, ticket.id)
@@ -269,14 +266,17 @@ def _mail_survey(session: Session, rt: Runtime, ticket: Ticket) -> None:
         ("From", mailbox(cfg.support_name, cfg.support_address)),
         ("To", ticket.requester),
         ("Reply-To", mailbox(cfg.support_name, token_address(cfg.support_address, token))),
-        ("Subject", f"{tag} {SUBJECTS.get(language, SUBJECTS['en'])}"),
+        ("Subject", f"{tag} {survey.subject}"),
         ("In-Reply-To", notify.thread_root(rt, ticket.id)),
         ("Auto-Submitted", "auto-generated"),
     ]
     queue_mail(
         session,
         compose(
-            headers, text.rstrip("\n") + "\n" + replies.status_footer(rt, ticket.id), cfg=rt.config
+            headers,
+            survey.text.rstrip("\n") + "\n" + replies.status_footer(rt, ticket.id, language),
+            cfg=rt.config,
+            lang=survey.language,
         ),
         mail_from=cfg.support_address,
         rcpt_to=[ticket.requester],

@@ -21,17 +21,17 @@ from collections.abc import Callable
 
 from sqlmodel import Session, col, select
 
+from inboxd import languages
 from inboxd.agents import notify
 from inboxd.config import Config
 from inboxd.mail.classify import Classification
 from inboxd.mail.command_tags import extract_tags
 from inboxd.mail.parse import ParsedMessage
 from inboxd.models import Event, Message, Ticket
-from inboxd.render import render
+from inboxd.render import localized
 from inboxd.runtime import Runtime
 from inboxd.tickets import actions, store
 from inboxd.tickets.threader import ThreadDecision
-from inboxd.workflow import kb_text
 from inboxd.workflow.kb_search import Hit, KbIndex, open_index, pick_translation
 
 # How much of the first message is read for the question: the subject and the start.
@@ -79,7 +79,7 @@ def article_text(config: Config) -> Callable[[str, str | None, str], str | None]
     def text(slug: str, language: str | None, subject: str) -> str | None:
         index = kb_index(config, max_age=CHECK_SECONDS)
         public = [a for a in index.translations(slug) if a.public]
-        article = pick_translation(public, language or kb_text.detect_language(subject))
+        article = pick_translation(public, language or languages.script_language(subject))
         if article is None:
             return None
         url = article_url(config, article.slug, article.language)
@@ -98,7 +98,7 @@ def suggest(config: Config, question: str, language: str | None = None) -> list[
     hits = index.search(question, limit=50, public_only=True)
     # Without a language of its own (no CJK), a question speaks the language of the
     # article it matched best: a German question matches German text.
-    language = language or kb_text.detect_language(question)
+    language = language or languages.script_language(question)
     if language is None and hits:
         language = hits[0].article.language
     chosen: list[Hit] = []
@@ -125,7 +125,7 @@ def acknowledge(
 ) -> str | None:
     """The acknowledgement of a new ticket, with the KB's suggestions in it."""
 
-    def suggestions(session: Session, ticket: Ticket, msg: ParsedMessage) -> str:
+    def suggestions(session: Session, ticket: Ticket, msg: ParsedMessage, language: str) -> str:
         if ticket.followup_of is not None:
             return ""
         question = f"{ticket.subject}\n{msg.text}"[:_QUESTION_CHARS]
@@ -135,11 +135,10 @@ def acknowledge(
         store.record_event(
             session, ticket, "system", "kb_suggested", None, ",".join(h.article.key for h in hits)
         )
-        language = hits[0].article.language
-        return render(
+        return localized(
             "email/kb_suggestions.txt.j2",
+            language,
             {
-                "language": language if language in _PHRASED else "en",
                 "articles": [
                     {
                         "title": h.article.title,
@@ -155,15 +154,11 @@ def acknowledge(
                 ],
             },
             rt.config.inboxd.templates_dir,
-        )
+        ).text
 
     return notify.acknowledge(
         session, rt, ticket, msg, kind, extra=suggestions, envelope_from=envelope_from
     )
-
-
-# The languages kb_suggestions.txt.j2 has words for; others get English.
-_PHRASED = {"en", "zh-Hans", "zh-Hant", "de", "ja"}
 
 
 def solved_by_reply(

@@ -117,18 +117,3 @@ def _cjk_terms(run: str) -> Iterator[str]:
         # below anyway, and single characters (了, 的, 我) say little.
         yield from (word for word in rjieba.cut_for_search(run) if len(word) > 2)
     yield from (run[i : i + 2] for i in range(len(run) - 1))
-
-
-def detect_language(text: str) -> str | None:
-    """A guess good enough to pick an article's translation: Japanese if there is kana,
-    Traditional or Simplified Chinese if there is Han, None otherwise (the caller keeps
-    what it knows)."""
-    if _KANA.search(text):
-        return "ja"
-    han = "".join(_HAN.findall(text))
-    if not han:
-        return None
-    folded = _converter().convert(han)
-    # Text written in Traditional changes under the fold; Simplified stays as it is.
-    changed = sum(a != b for a, b in zip(han, folded, strict=False))
-    return "zh-Hant" if changed * 10 >= len(han) else "zh-Hans"
