@@ -304,6 +304,43 @@ def test_run_refuses_the_whole_block_for_an_empty_placeholder(cli: tuple[Path, R
     assert (after["status"], after["priority"]) == (before["status"], before["priority"])
 
 
+def test_rules_test_checks_a_rules_macro_as_it_would_run(tmp_path: Path) -> None:
+    """The dry run reads the admin's macros and fills {{ support.* }} as the real run does."""
+    macros_dir = tmp_path / "templates" / "macros"
+    macros_dir.mkdir(parents=True)
+    (macros_dir / "welcome.txt").write_text("Hello from {{ support.name }}.\n", encoding="utf-8")
+    (macros_dir / "typo.txt").write_text("Hello {{ custmer.name }}.\n", encoding="utf-8")
+    config = write_toml(
+        tmp_path / "inboxd.toml",
+        {
+            "inboxd": {
+                "support_address": SUPPORT,
+                "support_name": "Example Support",
+                "data_dir": str(tmp_path / "data"),
+                "templates_dir": str(tmp_path / "templates"),
+            },
+            "smtp": {"enabled": False},
+            "web": {"enabled": False},
+            "agents": [{"email": ALICE, "name": "Alice Agent", "role": "admin"}],
+            "rules": [
+                {"name": "welcome", "on": "created", "run": "#macro welcome"},
+                {"name": "typo", "on": "created", "run": "#macro typo"},
+            ],
+        },
+    )
+    runner = CliRunner()
+    ingested = runner.invoke(
+        app, ["ingest", "-", "--config", str(config)], input=mail(sender=CAROL, subject="Hi")
+    )
+    assert ingested.exit_code == 0, ingested.output
+    result = runner.invoke(app, ["rules", "test", "--json", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    outcomes = {w["rule"]: w["outcome"] for w in json.loads(result.stdout)}
+    assert outcomes["welcome"] == "run"
+    assert outcomes["typo"].startswith("refused: #macro typo:")
+    assert "did you mean {{ customer.name }}" in outcomes["typo"]
+
+
 # --- by mail: a misspelt placeholder refuses the block and the agent is told -------------
 
 
