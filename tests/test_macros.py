@@ -411,3 +411,11 @@ def test_the_web_macro_picker_inserts_the_macro_filled_in(tmp_path: Path) -> Non
     assert wrong.status_code == 422 and "did you mean {{ ticket.status }}" in wrong.text
     assert ">kept</textarea>" in wrong.text
     rt.engine.dispose()
+
+
+def test_a_value_that_reads_as_a_command_never_starts_the_text() -> None:
+    """A customer who calls themself "#close" cannot close the ticket through the reply
+    box, where the filled-in text is read again under the block."""
+    message = refused("{{ customer.name }}, thanks for writing", values(name="#close"))
+    assert "'#close, thanks for writing'" in message
+    assert macros.render("Hi {{ customer.name }}", values(name="#close")) == "Hi #close"

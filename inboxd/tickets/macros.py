@@ -258,9 +258,18 @@ def render(text: str, values: dict[str, dict[str, str]], line_offset: int = 0) -
         for group, fields in values.items()
     }
     try:
-        return _ENV.from_string(text).render(context)
+        filled = _ENV.from_string(text).render(context)
     except TemplateError as exc:  # the check above lets nothing through that gets here
         raise CommandError(f"cannot fill in the macro: {exc}") from None
+    # A customer named "#close" must not become a command where the text is read again
+    # (the web's reply box puts the filled-in text under the block, to be sent from there).
+    taken, _ = extract_tags(filled)
+    if taken:
+        raise CommandError(
+            f"once filled in, its text would begin with the command line {taken[0].line!r}"
+            " (from what a customer wrote); begin the macro's text with words of its own"
+        )
+    return filled
 
 
 def _value(values: dict[str, dict[str, str]], dotted: str) -> str:
