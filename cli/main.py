@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cli import admin, agents, customers, kb, mail, report, rules, sla, ticket, tickets
+from cli import admin, agents, customers, kb, macro, mail, report, rules, sla, ticket, tickets
 from cli.common import ROOT_CONFIG, ConfigOption
 from inboxd import __version__
 
@@ -53,6 +53,7 @@ rules.register(app)
 kb.register(app)
 customers.register(app)
 ticket.register(app)
+macro.register(app)
 
 
 def main() -> None:

@@ -75,7 +75,9 @@ def test_rules(
     """
     from sqlmodel import Session
 
+    from inboxd.agents.operations import macros_dir
     from inboxd.models import utcnow
+    from inboxd.tickets.macros import support_of
     from inboxd.workflow.periods import parse_span
     from inboxd.workflow.rule_dryrun import dry_run
     from inboxd.workflow.rules import load_rules
@@ -90,7 +92,15 @@ def test_rules(
         now = utcnow()
         # A plain session that is never committed: a dry run writes nothing.
         with Session(rt.engine) as session:
-            found = dry_run(session, rules, now, now - span, ticket)
+            found = dry_run(
+                session,
+                rules,
+                now,
+                now - span,
+                ticket,
+                macros_dir=macros_dir(rt),
+                support=support_of(rt),
+            )
             session.rollback()
         if json:
             print_json([w.as_json() for w in found])

@@ -25,6 +25,7 @@ from inboxd.queues.outbox import FilePart
 from inboxd.runtime import Runtime
 from inboxd.tickets import store
 from inboxd.tickets.commands import Actor, BlockResult, help_table, run_block
+from inboxd.tickets.macros import support_of
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,7 @@ def handle(
             source="email",
             about_message_pk=about,
             macros_dir=macros_dir(rt),
+            support=support_of(rt),
             kb=rt.kb_article_text,
             teams=rt.config.team_names,
         )

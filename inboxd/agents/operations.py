@@ -22,6 +22,7 @@ from inboxd.queues.outbox import FilePart
 from inboxd.runtime import Runtime
 from inboxd.tickets import queries, store
 from inboxd.tickets.commands import Actor, BlockResult, run_block
+from inboxd.tickets.macros import support_of
 
 
 class InvalidCommands(InboxdError):
@@ -83,6 +84,7 @@ def run_commands(
             source=source,
             about_message_pk=about_message_pk,
             macros_dir=macros_dir(rt),
+            support=support_of(rt),
             kb=rt.kb_article_text,
             teams=rt.config.team_names,
         )
@@ -167,6 +169,7 @@ def post_reply(
                 calls,
                 source=source,
                 macros_dir=macros_dir(rt),
+                support=support_of(rt),
                 kb=rt.kb_article_text,
             )
             if not result.ok:

@@ -8,10 +8,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlmodel import Session
 
 from inboxd.models import Ticket
+
+if TYPE_CHECKING:
+    from inboxd.tickets.macros import Support
 
 
 class CommandError(Exception):
@@ -39,6 +43,7 @@ class Block:
     macros_dir: str = ""
     kb: Callable[[str, str | None, str], str | None] | None = None  # see Runtime
     teams: tuple[str, ...] = ()  # the configured teams ([[teams]]); () = any word
+    support: Support | None = None  # what a macro's {{ support.* }} and status link say
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
     note: bool = False
     public: bool = False

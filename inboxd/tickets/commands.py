@@ -9,18 +9,15 @@ Each change is an event carrying the block's id, which is what `#undo` reverts.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session
 
 from inboxd.mail.command_tags import CommandCall, extract_tags
 from inboxd.models import Ticket
-from inboxd.render import BUNDLED
-from inboxd.tickets import customer_commands, handlers
+from inboxd.tickets import customer_commands, handlers, macros
 from inboxd.tickets.blocks import Actor, Block, BlockResult, CommandError
 from inboxd.tickets.store import savepoint
 
@@ -67,48 +64,21 @@ def _kb_apply(block: Block, text: str) -> None:
 @dataclass(frozen=True)
 class _Macro:
     commands: list[tuple[Command, Any]]  # the macro's own command block, checked
-    text: str
+    text: str  # its placeholders filled in (tickets/macros.py)
 
 
-_MACRO_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+def check_macro(block: Block, name: str, language: str | None = None) -> macros.Rendered:
+    """Macro `name` made ready for the block's ticket with every command line checked,
+    applying nothing: what `#macro` would do, for `inboxd macro preview` and the web."""
+    return _load_macro(block, name, language)[1]
 
 
-def _macro_folders(macros_dir: str) -> list[Path]:
-    """The admin's folder first (its macros win), then the ones shipped with inboxd."""
-    return [Path(f) for f in (macros_dir, str(BUNDLED / "macros")) if f]
-
-
-def macro_text(macros_dir: str, name: str) -> str | None:
-    """The file of macro NAME as written (its command lines, then its text), or None."""
-    if not _MACRO_NAME.fullmatch(name):
-        return None
-    for folder in _macro_folders(macros_dir):
-        if (path := folder / f"{name}.txt").is_file():
-            return path.read_text(encoding="utf-8")
-    return None
-
-
-def macro_names(macros_dir: str) -> list[str]:
-    """Every macro `#macro NAME` can insert, sorted (what the web's picker offers)."""
-    names = {
-        path.stem
-        for folder in _macro_folders(macros_dir)
-        if folder.is_dir()
-        for path in folder.glob("*.txt")
-        if _MACRO_NAME.fullmatch(path.stem)
-    }
-    return sorted(names)
-
-
-def _macro_parse(block: Block, args: tuple[str, ...]) -> _Macro:
-    name = handlers.one(args, "macro name").lower()
-    source = macro_text(block.macros_dir, name)
-    if source is None:
-        hint = f" (templates/macros/{name}.txt)" if _MACRO_NAME.fullmatch(name) else ""
-        raise CommandError(f"no macro {name!r}{hint}")
-    calls, text = extract_tags(source)
+def _load_macro(
+    block: Block, name: str, language: str | None = None
+) -> tuple[_Macro, macros.Rendered]:
+    rendered = macros.prepare(block, name, language)
     checked = []
-    for call in calls:
+    for call in rendered.calls:
         command, inner_args = resolve(call)
         if command.name == "macro":
             raise CommandError(f"macro {name!r} uses #macro itself")
@@ -116,7 +86,13 @@ def _macro_parse(block: Block, args: tuple[str, ...]) -> _Macro:
             checked.append((command, command.parse(block, inner_args)))
         except CommandError as exc:
             raise CommandError(f"macro {name!r}: {call.line}: {exc}") from None
-    return _Macro(checked, text)
+    return _Macro(checked, rendered.text), rendered
+
+
+def _macro_parse(block: Block, args: tuple[str, ...]) -> _Macro:
+    # Placeholders are checked and filled here, before anything of the block is applied:
+    # a misspelt one refuses the whole block like an invalid command (SPEC §10.8, §6).
+    return _load_macro(block, handlers.one(args, "macro name").lower())[0]
 
 
 def _macro_apply(block: Block, macro: _Macro) -> None:
@@ -345,11 +321,13 @@ def run_block(
     macros_dir: str = "",
     kb: Callable[[str, str | None, str], str | None] | None = None,
     teams: tuple[str, ...] = (),
+    support: macros.Support | None = None,
 ) -> BlockResult:
     """Check every call, then apply them all in order; or apply nothing and say why.
     `kb` gives `#kb` its article text (Runtime.kb_article_text); `teams` are the ones
-    `#team` accepts (Config.team_names; none configured: any lowercase word)."""
-    block = Block(session, ticket, actor, source, about_message_pk, macros_dir, kb, teams)
+    `#team` accepts (Config.team_names; none configured: any lowercase word); `support`
+    fills a macro's {{ support.* }} and {{ ticket.status_url }} (macros.support_of)."""
+    block = Block(session, ticket, actor, source, about_message_pk, macros_dir, kb, teams, support)
     parsed: list[tuple[Command, Any]] = []
     errors: list[tuple[str, str]] = []
     for call in calls:

@@ -18,6 +18,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 
 from inboxd import languages
 from inboxd.agents import directory, operations
+from inboxd.agents.macro_preview import MacroRefused, preview_macro
 from inboxd.customers.context import context_for
 from inboxd.db import session_scope
 from inboxd.errors import InboxdError, NotFound
@@ -25,7 +26,7 @@ from inboxd.models import MAX_ROW_ID, PRIORITIES, STATUSES, Attachment, Message,
 from inboxd.render import environment
 from inboxd.runtime import Runtime, reading_zone
 from inboxd.tickets import history, queries
-from inboxd.tickets.commands import macro_names, macro_text
+from inboxd.tickets.macro_files import macro_names
 from inboxd.tickets.store import attachment_path
 from inboxd.web import signin
 from inboxd.web.flash import FLASH_COOKIE, FlashLine, forget_flash, set_flash, take_flash
@@ -327,11 +328,17 @@ def build_router(rt: Runtime, wake: Wakeups) -> APIRouter:
         check_form(request, rt, csrf)
         draft = {"reply": text, "cc": cc, "note": note}
         if insert:  # the macro picker's button: back to the box with the macro in it
-            source = macro_text(operations.macros_dir(rt), macro.strip().lower())
-            if source is None:
+            # Filled in for this ticket (placeholders, the customer's language variant),
+            # so what the agent edits is what the customer will read.
+            name = macro.strip().lower()
+            if name not in macro_names(operations.macros_dir(rt)):
                 errors = [("", f"no macro {macro[:80]!r}: choose one from the list")]
                 return ticket_page(request, rt, me, ticket_id, 422, errors, **draft)
-            draft["reply"] = with_macro(text, source)
+            try:
+                ready = preview_macro(rt, name, ticket_id, agent_email=me.email)
+            except MacroRefused as exc:
+                return ticket_page(request, rt, me, ticket_id, 422, [("", str(exc))], **draft)
+            draft["reply"] = with_macro(text, ready.as_draft())
             return ticket_page(request, rt, me, ticket_id, inserted=macro.strip(), **draft)
         try:
             parts = read_uploads(files, rt.config.web.max_upload_bytes)

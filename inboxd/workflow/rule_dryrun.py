@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 from inboxd.models import Event, Message, Ticket
 from inboxd.tickets.blocks import Actor, Block, CommandError
 from inboxd.tickets.commands import resolve
+from inboxd.tickets.macros import Support
 from inboxd.workflow.conditions import Facts
 from inboxd.workflow.rule_engine import with_message
 from inboxd.workflow.rules import Rule, event_names
@@ -47,13 +48,18 @@ def dry_run(
     now: datetime,
     since: datetime,
     ticket_id: int | None = None,
+    *,
+    macros_dir: str = "",
+    support: Support | None = None,
 ) -> list[Would]:
-    """What the rules would do for the events since `since` (and the time rules armed)."""
+    """What the rules would do for the events since `since` (and the time rules armed).
+    `macros_dir` and `support` let a rule's `#macro` be checked as it would run."""
     query = select(Event).where(col(Event.at) >= since).order_by(col(Event.id))
     if ticket_id is not None:
         query = query.where(Event.ticket_id == ticket_id)
     events = [e for e in session.exec(query) if not e.actor.startswith("rule:")]
     facts = _Facts(session, now, {e.ticket_id for e in events})
+    facts.macros_dir, facts.support = macros_dir, support
     out: list[Would] = []
     for event in events:
         names = event_names(event.type, event.from_value, event.to_value)
@@ -62,7 +68,7 @@ def dry_run(
             if ticket is None or not rule.holds(facts.of(event)):
                 continue
             trigger = f"event {event.id} ({rule.on}) at {_iso(event.at)}"
-            out.append(_would(session, ticket, rule, trigger))
+            out.append(_would(facts, ticket, rule, trigger))
     for rule in (r for r in rules if r.is_time_rule):
         out.extend(_time_rule(session, facts, rule, now, events))
     return out
@@ -74,6 +80,8 @@ class _Facts:
 
     def __init__(self, session: Session, now: datetime, ticket_ids: set[int]) -> None:
         self.session = session
+        self.macros_dir = ""  # where `#macro` finds the admin's macros
+        self.support: Support | None = None  # what a macro's {{ support.* }} says
         self.tickets: dict[int, Ticket] = {}
         self.base: dict[int, Facts] = {}
         ids = sorted(ticket_ids)
@@ -118,14 +126,17 @@ def _time_rule(
                 Would(rule.name, ticket_id, trigger, "skip: its conditions no longer hold", ())
             )
         else:
-            out.append(_would(session, ticket, rule, trigger))
+            out.append(_would(facts, ticket, rule, trigger))
     return out
 
 
-def _would(session: Session, ticket: Ticket, rule: Rule, trigger: str) -> Would:
+def _would(facts: _Facts, ticket: Ticket, rule: Rule, trigger: str) -> Would:
     """Parse the rule's commands against the ticket, as run_block would before applying."""
     assert ticket.id is not None
-    block = Block(session, ticket, Actor(email=rule.actor, role="admin"), "rule")
+    actor = Actor(email=rule.actor, role="admin")
+    block = Block(
+        facts.session, ticket, actor, "rule", macros_dir=facts.macros_dir, support=facts.support
+    )
     errors = []
     for call in rule.calls:
         try:

@@ -32,6 +32,7 @@ from inboxd.models import Agent, ClockState, Event, Message, RuleDue, RuleFiring
 from inboxd.runtime import Runtime
 from inboxd.tickets.blocks import Actor
 from inboxd.tickets.commands import run_block
+from inboxd.tickets.macros import support_of
 from inboxd.tickets.store import insert_once, record_event
 from inboxd.workflow import sla_clock
 from inboxd.workflow.conditions import Facts
@@ -211,6 +212,7 @@ def _fire(
         calls,
         source="rule",
         macros_dir=macros_dir(rt),
+        support=support_of(rt),
         teams=rt.config.team_names,
     )
     if not result.ok:
