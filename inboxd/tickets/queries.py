@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, column, func, or_, table, union
+from sqlalchemy import Integer, column, func, literal_column, or_, table, union
 from sqlmodel import Session, col, select
 
 from inboxd.customers.context import context_for, organizations_for
@@ -183,7 +183,7 @@ def _matches(text: str, dialect: str) -> Any:
     way it is one UNION of ticket ids, which the indexes can answer, rather than an OR
     that would be tested against every ticket."""
     if dialect == "sqlite" and len(text) >= 3:
-        phrase = '"' + text.replace('"', '""') + '"'
+        phrase = _phrase(text)
         by_ticket = select(_TICKET_FTS.c.rowid).where(_TICKET_FTS.c.ticket_fts.op("MATCH")(phrase))
         hits = select(_MESSAGE_FTS.c.rowid).where(_MESSAGE_FTS.c.message_fts.op("MATCH")(phrase))
         ids = union(by_ticket, select(Message.ticket_id).where(col(Message.id).in_(hits)))
@@ -206,6 +206,11 @@ def _matches(text: str, dialect: str) -> Any:
             ),
         )
     return col(Ticket.id).in_(ids)
+
+
+def _phrase(text: str) -> str:
+    """`text` as one FTS5 phrase: matched as written, whatever operators it holds."""
+    return '"' + text.replace('"', '""') + '"'
 
 
 DUE_FILTERS = ("any", "overdue")
@@ -234,10 +239,54 @@ def list_tickets(session: Session, flt: TicketFilter) -> list[Ticket]:
     return list(session.exec(query.offset(max(0, flt.offset)).limit(max(1, flt.limit))))
 
 
-def count_tickets(session: Session, flt: TicketFilter) -> int:
-    """How many tickets match the filter (for pagination)."""
-    query = _filtered(select(func.count(col(Ticket.id))), flt, _dialect(session))
-    return int(session.exec(query).one())
+# Where a list's count stops: "1,000+ tickets" says what a reader needs, and counting every
+# ticket a common word matches cost as much as listing them (bench/growth.py).
+COUNT_CAP = 1000
+
+
+def count_tickets(session: Session, flt: TicketFilter, cap: int | None = None) -> int:
+    """How many tickets match the filter (for pagination). With `cap`, counting stops
+    past it and says cap + 1 ("more than cap"), so a word in every fifth mail costs what
+    a rare one does."""
+    dialect = _dialect(session)
+    if cap is None:
+        query = _filtered(select(func.count(col(Ticket.id))), flt, dialect)
+        return int(session.exec(query).one())
+    seen: set[int] = set()
+    for query in _matching_ids(flt, dialect, cap + 1):
+        for ticket_id in session.exec(query.execution_options(yield_per=256)):
+            seen.add(ticket_id)
+            if len(seen) > cap:
+                return cap + 1
+    return len(seen)
+
+
+def _matching_ids(flt: TicketFilter, dialect: str, enough: int) -> list[Any]:
+    """Queries whose ids, together, are the matching tickets (repeats allowed), each read
+    as a stream that can stop early. On SQLite a search walks the full-text matches and
+    joins each to its ticket, instead of building the whole set of hits first."""
+    text = (flt.q or "").replace("\x00", "").strip()
+    if dialect != "sqlite" or len(text) < 3:
+        return [_filtered(select(Ticket.id), flt, dialect).limit(enough)]
+    rest = replace(flt, q=None)
+    phrase = _phrase(text)
+    # The subject/requester hits are few per ticket: their set is cheap to build. Each
+    # message hit is joined to its ticket, the full-text table first: the unary + keeps
+    # SQLite from reading it the other way round (a MATCH per candidate message, seconds
+    # when a filter such as status=open looks selective to the planner and is not).
+    by_ticket = select(Ticket.id).where(
+        col(Ticket.id).in_(
+            select(_TICKET_FTS.c.rowid).where(_TICKET_FTS.c.ticket_fts.op("MATCH")(phrase))
+        )
+    )
+    by_message = (
+        select(Ticket.id)
+        .select_from(_MESSAGE_FTS)
+        .join(Message, col(Message.id) == literal_column("+message_fts.rowid"))
+        .join(Ticket, col(Ticket.id) == col(Message.ticket_id))
+        .where(_MESSAGE_FTS.c.message_fts.op("MATCH")(phrase))
+    )
+    return [_filtered(by_ticket, rest, dialect), _filtered(by_message, rest, dialect)]
 
 
 def _dialect(session: Session) -> str:

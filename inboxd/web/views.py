@@ -247,11 +247,15 @@ def build_router(rt: Runtime, wake: Wakeups) -> APIRouter:
             tickets = queries.list_tickets(session, flt)
             rows = queries.tickets_json(session, tickets)
             counts = queries.count_by_status(session)
+            # Counted to the cap, or to the page after this one when that is further.
+            cap = max(queries.COUNT_CAP, flt.offset + 2 * PAGE_SIZE)
             if any(chosen[k] for k in ("assignee", "priority", "team", "tag", "q")):
-                total = queries.count_tickets(session, flt)
+                total = queries.count_tickets(session, flt, cap=cap)
             else:  # the counts per status say it already: one scan fewer per page
                 total = counts.get(flt.status, 0) if flt.status else sum(counts.values())
             agents = directory.list_agents(session)
+        more = total > cap  # "1000+ tickets · page 3 of 20+"
+        total = min(total, cap)
         pages = max(1, -(-total // PAGE_SIZE))
 
         def link(**changes: Any) -> str:
@@ -266,6 +270,7 @@ def build_router(rt: Runtime, wake: Wakeups) -> APIRouter:
             "list.html",
             rows=rows,
             total=total,
+            more=more,
             counts=counts,
             chosen=chosen,
             statuses=STATUSES,
