@@ -35,12 +35,18 @@ from inboxd.mail.parse import ParsedMessage, parse_message
 from inboxd.mail.quotes import reply_text
 from inboxd.mail.subjects import clean_subject, subject_tag_pattern
 from inboxd.models import Agent, Message, Quarantine, Ticket, utcnow
-from inboxd.queues import outbox, spool
+from inboxd.queues import claims, outbox, spool
 from inboxd.queues.bounces import match_bounce
 from inboxd.runtime import Runtime
 from inboxd.tickets import actions, store
 from inboxd.tickets.dedupe import find_copy, fingerprint
-from inboxd.tickets.threader import ThreadDecision, find_ticket, known_keys, tickets_waiting_for
+from inboxd.tickets.threader import (
+    ThreadDecision,
+    find_ticket,
+    known_keys,
+    tickets_waiting_for,
+    wanted_msgids,
+)
 from inboxd.workflow import csat, kb_suggest
 
 log = logging.getLogger(__name__)
@@ -184,7 +190,12 @@ def _ingest_batch(
             # Ingest never changes agents, so one look-up serves the whole batch.
             agents = {a.email: a for a in session.exec(select(Agent).where(Agent.active))}
             keep_loaded(session)
+            pending = spool.lock_pending(session, [i.spool_id for i in items if i.spool_id])
+            claims.lock_keys(session, "ingest", _decision_keys(rt, prepared))
             for item, ready in zip(items, prepared, strict=True):
+                if item.spool_id is not None and item.spool_id not in pending:
+                    results.append(_done_elsewhere(item.source))
+                    continue
                 result = _ingest(session, rt, item, agents, ready)
                 if item.spool_id is not None:
                     spool.mark_done(session, item.spool_id, result.result, result.ticket)
@@ -209,11 +220,38 @@ def _ingest_batch(
         return [_quarantine(rt, item.raw, item.source, reason, item.spool_id)]
 
 
+def _done_elsewhere(source: str) -> IngestResult:
+    """A spool row another daemon processed while this one had it too (a lost claim)."""
+    return IngestResult(source, "duplicate", None, None, "processed by another daemon")
+
+
+def _decision_keys(rt: Runtime, prepared: Sequence[Prepared]) -> list[str]:
+    """What two daemons must not decide at once (SPEC §9): storing one message (its
+    fingerprint), threading one conversation (every Message-ID it names, its own
+    included, so a reply and its parent arriving together are threaded one after the
+    other) and creating one person's customer profile (their address). Locked for the
+    whole batch in one sorted statement, so two batches never deadlock."""
+    ours = {a.lower() for a in rt.config.support_addresses}
+    keys: list[str] = []
+    for ready in prepared:
+        msg = ready.msg
+        if msg is None:
+            continue
+        keys.append(f"fp:{ready.fp}")
+        keys += [f"id:{m}" for m in wanted_msgids(msg)]
+        people = [msg.sender] if msg.sender is not None else []
+        people += [*msg.to, *msg.cc]
+        keys += [f"who:{p.email.lower()}" for p in people if p.email.lower() not in ours]
+    return keys
+
+
 def _quarantine(
     rt: Runtime, raw: bytes, source: str, reason: str, spool_id: int | None
 ) -> IngestResult:
     try:
         with rt.write_lock, session_scope(rt.engine) as session:
+            if spool_id is not None and not spool.lock_pending(session, [spool_id]):
+                return _done_elsewhere(source)
             digest = store.store_raw(session, raw)
             store.quarantine(session, digest, source, reason)
             if spool_id is not None:
