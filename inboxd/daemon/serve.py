@@ -40,8 +40,9 @@ from inboxd.workflow.sla import service_levels
 
 log = logging.getLogger(__name__)
 
-# The sender also looks at the queue this often, for mail queued by other processes.
-OUTBOUND_POLL = timedelta(seconds=30)
+# The sender also looks at the queue this often, for mail queued by other processes
+# (and, with several daemons, a mail whose sender died during the send: SPEC §9).
+OUTBOUND_POLL = timedelta(seconds=10)
 SHUTDOWN_GRACE_SECONDS = 20.0
 # Spooled messages processed per transaction: more means fewer commits, fewer means
 # shorter holds of SQLite's write lock (which SMTP accepts wait for).

@@ -1,0 +1,78 @@
+"""Three `inboxd serve` on one PostgreSQL, one of them killed mid-run (SPEC §9, issue 18).
+
+Real processes, real SMTP in and out: a load of new conversations spread over three
+daemons, outbound mail through one capture relay, one daemon SIGKILLed while the mail
+is arriving. The other two take over its work at once: every message that got a 250 is
+stored exactly once, every acknowledgement reaches the relay once, and the last ticket
+appears well before the 2-minute lease the claims used to wait out. Then the dead
+daemon is started again and finds nothing left to do twice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cluster import Cluster, customer_mails, duplicates
+from daemon_harness import wait_until
+from mailbuilder import mail
+from relay import CaptureRelay
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
+MESSAGES = 150
+# Generous: the claims used to hold the dead daemon's work for 120 s. Not a speed test.
+TAKEOVER_BOUND = 60.0
+
+
+@pytest.fixture
+def relay() -> Iterator[CaptureRelay]:
+    with CaptureRelay() as running:
+        yield running
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, pg_url: str, relay: CaptureRelay) -> Iterator[Cluster]:
+    running = Cluster(tmp_path, pg_url, relay, nodes=3).start()
+    try:
+        yield running
+    finally:
+        running.ensure_stopped()
+
+
+def test_a_killed_daemons_work_is_taken_over_and_nothing_is_lost_or_doubled(
+    cluster: Cluster, relay: CaptureRelay
+) -> None:
+    mails = customer_mails(MESSAGES, "kill", mail)
+    load = cluster.send_in_background(mails, threads=6)
+    victim = cluster.nodes[0]
+    wait_until(lambda: len(load.accepted) >= MESSAGES // 3, 120, 0.01, "a third of the load")
+    victim.kill()
+    killed_at = time.monotonic()
+    load.join()
+
+    last_stored_at = cluster.wait_all_processed(load.accepted, timeout=300)
+
+    assert last_stored_at - killed_at < TAKEOVER_BOUND
+    assert len(load.accepted) == MESSAGES  # the others took what the dead one refused
+    stored = cluster.stored_ids()
+    assert {m: n for m, n in stored.items() if n != 1} == {}
+    assert set(stored) == set(load.accepted)
+    assert cluster.tickets() == MESSAGES
+
+    cluster.wait_outbound_sent(relay)
+    acknowledged = {c.rcpt_tos[0].lower() for c in relay.messages if "customers." in c.rcpt_tos[0]}
+    assert len(acknowledged) == MESSAGES
+    # One mail whose send the kill cut short may have reached the relay before the
+    # kill: it is sent once more, with the same Message-ID (SPEC §9). Nothing else.
+    assert len(duplicates(relay)) <= 1, duplicates(relay)
+
+    sent_before = len(relay.messages)
+    victim.start(timeout=90)  # the dead daemon comes back: nothing is left to do twice
+    time.sleep(3)
+    assert cluster.pending() == 0
+    assert cluster.stored_ids() == stored
+    assert len(relay.messages) == sent_before
+    assert cluster.stop() == [0, 0, 0]
