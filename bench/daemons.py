@@ -59,6 +59,8 @@ def fresh_schema(base_url: str) -> Iterator[str]:
     schema = f"bench_{uuid.uuid4().hex[:12]}"
     admin = create_engine(base_url)
     with admin.begin() as conn:
+        # Where no run's `drop schema cascade` takes it (tests/conftest.py says why).
+        conn.execute(text("create extension if not exists pg_trgm schema public"))
         conn.execute(text(f'create schema "{schema}"'))
     sep = "&" if "?" in base_url else "?"
     try:

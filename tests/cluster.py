@@ -33,11 +33,12 @@ from inboxd.models import Inbound, Message, Outbound, Ticket
 SECRET = "cluster-secret-key-shared-by-every-node"
 
 
-def node_config(base: Path, database_url: str, relay: Any) -> dict[str, Any]:
+def node_config(base: Path, database_url: str, relay: Any, **sections: Any) -> dict[str, Any]:
     return serve_config(
         base,
         inboxd={"database_url": database_url, "secret_key": SECRET},
         outbound={"mode": "smtp", "host": relay.host, "port": relay.port},
+        **sections,
     )
 
 
@@ -59,13 +60,16 @@ class Load:
 
 
 class Cluster:
-    def __init__(self, base: Path, database_url: str, relay: Any, nodes: int = 3) -> None:
+    def __init__(
+        self, base: Path, database_url: str, relay: Any, nodes: int = 3, **sections: Any
+    ) -> None:
         self.database_url = database_url
         self.nodes = []
         for i in range(nodes):
             home = base / f"node{i}"
             home.mkdir(parents=True, exist_ok=True)
-            self.nodes.append(ServeProcess(home, node_config(home, database_url, relay)))
+            config = node_config(home, database_url, relay, **sections)
+            self.nodes.append(ServeProcess(home, config))
         self.engine: Engine = create_engine(database_url)
 
     def start(self) -> Cluster:

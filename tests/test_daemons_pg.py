@@ -5,7 +5,8 @@ daemons, outbound mail through one capture relay, one daemon SIGKILLed while the
 is arriving. The other two take over its work at once: every message that got a 250 is
 stored exactly once, every acknowledgement reaches the relay once, and the last ticket
 appears well before the 2-minute lease the claims used to wait out. Then the dead
-daemon is started again and finds nothing left to do twice.
+daemon is started again and finds nothing left to do twice. With an IMAP account (a
+real Dovecot), one daemon polls it at a time, and another takes over when it dies.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 from cluster import Cluster, customer_mails, duplicates
 from daemon_harness import wait_until
+from dovecot import Dovecot, dovecot_server  # noqa: F401 - the fixture
 from mailbuilder import mail
 from relay import CaptureRelay
 
@@ -76,3 +78,33 @@ def test_a_killed_daemons_work_is_taken_over_and_nothing_is_lost_or_doubled(
     assert cluster.stored_ids() == stored
     assert len(relay.messages) == sent_before
     assert cluster.stop() == [0, 0, 0]
+
+
+LEADER = "holds the poller lock"
+
+
+def test_one_daemon_polls_imap_at_a_time_and_another_takes_over_when_it_dies(
+    tmp_path: Path, pg_url: str, relay: CaptureRelay, dovecot: Dovecot
+) -> None:
+    cluster = Cluster(tmp_path, pg_url, relay, nodes=3, imap=dovecot.imap_config()).start()
+    try:
+        first = customer_mails(10, "imap1", mail)
+        dovecot.append("INBOX", *(raw for _, raw in first))
+        cluster.wait_all_processed([m for m, _ in first], timeout=120)
+        leaders = [n for n in cluster.nodes if LEADER in n.stderr()]
+        assert len(leaders) == 1
+
+        leaders[0].kill()
+        second = customer_mails(10, "imap2", mail)
+        dovecot.append("INBOX", *(raw for _, raw in second))
+        cluster.wait_all_processed([m for m, _ in first + second], timeout=120)
+
+        survivors = [n for n in cluster.nodes if n is not leaders[0]]
+        assert len([n for n in survivors if LEADER in n.stderr()]) == 1
+        stored = cluster.stored_ids()
+        assert {m: n for m, n in stored.items() if n != 1} == {}
+        assert cluster.tickets() == 20
+        leaders[0].start(timeout=90)
+        assert cluster.stop() == [0, 0, 0]
+    finally:
+        cluster.ensure_stopped()
