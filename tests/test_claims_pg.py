@@ -24,6 +24,7 @@ from sqlmodel import col, delete, func, select
 from inboxd import pipeline
 from inboxd.daemon import sender
 from inboxd.db import session_scope
+from inboxd.errors import DatabaseUnavailable
 from inboxd.models import Inbound, Message, Outbound, Ticket
 from inboxd.queues import spool
 from inboxd.queues.claims import OUTBOUND, SPOOL, ClaimLocks
@@ -50,6 +51,8 @@ def kill_connection(rt: Runtime, locks: ClaimLocks) -> None:
     admin = create_engine(rt.engine.url)
     with admin.connect() as conn:
         conn.execute(text("select pg_terminate_backend(:pid)"), {"pid": pid})
+        alive = text("select count(*) from pg_stat_activity where pid = :pid")
+        wait_until(lambda: conn.execute(alive, {"pid": pid}).scalar_one() == 0)
     admin.dispose()
 
 
@@ -92,6 +95,22 @@ def test_a_closed_claim_connection_frees_its_rows(pg_rt: Runtime) -> None:
         assert claimed_ids(pg_rt, second) == ids
     finally:
         second.close()
+
+
+def test_a_lost_claim_connection_is_one_clear_error_and_the_next_claim_reconnects(
+    pg_rt: Runtime,
+) -> None:
+    ids = spool_some(pg_rt, 2)
+    locks = ClaimLocks(pg_rt.engine, SPOOL)
+    try:
+        assert claimed_ids(pg_rt, locks, 1) == ids[:1]
+        kill_connection(pg_rt, locks)
+        with pytest.raises(DatabaseUnavailable, match="claim connection failed"):
+            claimed_ids(pg_rt, locks)
+        assert locks.held == set()  # its locks went with its session
+        assert claimed_ids(pg_rt, locks) == ids
+    finally:
+        locks.close()
 
 
 def test_a_row_finished_by_another_daemon_is_not_claimed(pg_rt: Runtime) -> None:

@@ -299,6 +299,9 @@ class Daemon:
                 if sent:
                     continue
                 due = await asyncio.to_thread(outbox.next_due_at, self.rt.engine)
+            except DatabaseUnavailable as exc:
+                log.warning("outbound sender: %s", exc)
+                due = None
             except Exception:
                 log.exception("outbound sender: cannot read the queue")
                 due = None
