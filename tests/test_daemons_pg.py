@@ -6,18 +6,26 @@ is arriving. The other two take over its work at once: every message that got a 
 stored exactly once, every acknowledgement reaches the relay once, and the last ticket
 appears well before the 2-minute lease the claims used to wait out. Then the dead
 daemon is started again and finds nothing left to do twice. With an IMAP account (a
-real Dovecot), one daemon polls it at a time, and another takes over when it dies.
+real Dovecot), one daemon polls it at a time, and another takes over when it dies. A
+daemon killed in the middle of a send loses its claim on that mail with its
+connection, and another daemon sends it, with the same Message-ID.
 """
 
 from __future__ import annotations
 
+import asyncio
+import smtplib
+import threading
 import time
 from collections.abc import Iterator
+from email import message_from_bytes
 from pathlib import Path
+from typing import Any
 
 import pytest
-from cluster import Cluster, customer_mails, duplicates
-from daemon_harness import wait_until
+from aiosmtpd.controller import Controller
+from cluster import Cluster, customer_mails, duplicates, node_config
+from daemon_harness import ServeProcess, free_port, wait_until
 from dovecot import Dovecot, dovecot_server  # noqa: F401 - the fixture
 from mailbuilder import mail
 from relay import CaptureRelay
@@ -108,3 +116,56 @@ def test_one_daemon_polls_imap_at_a_time_and_another_takes_over_when_it_dies(
         assert cluster.stop() == [0, 0, 0]
     finally:
         cluster.ensure_stopped()
+
+
+class HangingRelay:
+    """A relay that takes the mail's DATA and then never answers: a send in progress."""
+
+    def __init__(self) -> None:
+        self.host, self.port = "127.0.0.1", free_port()
+        self.held: list[str] = []
+        self.holding = threading.Event()
+        self._controller = Controller(self, hostname=self.host, port=self.port)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = message_from_bytes(bytes(envelope.original_content or b""))
+        self.held.append(str(message.get("Message-ID", "")).strip())
+        self.holding.set()
+        await asyncio.Event().wait()  # until the sender is gone
+        return "451 4.3.0 never reached"
+
+    def __enter__(self) -> HangingRelay:
+        self._controller.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._controller.stop()
+
+
+def test_a_mail_whose_sender_is_killed_mid_send_is_sent_by_another_daemon_once(
+    tmp_path: Path, pg_url: str, relay: CaptureRelay
+) -> None:
+    with HangingRelay() as hanging:
+        (tmp_path / "a").mkdir()
+        (tmp_path / "b").mkdir()
+        stuck = ServeProcess(tmp_path / "a", node_config(tmp_path / "a", pg_url, hanging))
+        other = ServeProcess(tmp_path / "b", node_config(tmp_path / "b", pg_url, relay))
+        try:
+            stuck.start(timeout=90)
+            with smtplib.SMTP("127.0.0.1", stuck.smtp_port, timeout=30) as client:
+                client.sendmail("c@example.org", ["support@example.com"], mail())
+            wait_until(hanging.holding.is_set, 120, 0.05, "the first send to be under way")
+            other.start(timeout=90)
+            [held] = hanging.held
+            # The other daemon sends the rest of the queue (the agent's notice of the new
+            # ticket) but not the mail whose send is under way.
+            wait_until(relay.message_ids, 120, 0.1, "the other daemon to send")
+            assert held not in relay.message_ids()
+
+            stuck.kill()
+            wait_until(lambda: held in relay.message_ids(), 120, 0.1, "the mail to be sent")
+            assert relay.message_ids().count(held) == 1
+            assert other.stop() == 0
+        finally:
+            stuck.ensure_stopped()
+            other.ensure_stopped()
