@@ -28,7 +28,6 @@ from sqlmodel import Session, col, select
 
 from inboxd.agents import followup, loop_guard, notices, teams
 from inboxd.customers.intake import resolve_people
-from inboxd.customers.profiles import Sighting
 from inboxd.db import keep_loaded, session_scope
 from inboxd.errors import DatabaseUnavailable, NotFound, ParseRejected
 from inboxd.mail.classify import Classification, classify
@@ -36,12 +35,18 @@ from inboxd.mail.parse import ParsedMessage, parse_message
 from inboxd.mail.quotes import reply_text
 from inboxd.mail.subjects import clean_subject, subject_tag_pattern
 from inboxd.models import Agent, Message, Quarantine, Ticket, utcnow
-from inboxd.queues import outbox, spool
+from inboxd.queues import claims, outbox, spool
 from inboxd.queues.bounces import match_bounce
 from inboxd.runtime import Runtime
 from inboxd.tickets import actions, store
 from inboxd.tickets.dedupe import find_copy, fingerprint
-from inboxd.tickets.threader import ThreadDecision, find_ticket, known_keys, tickets_waiting_for
+from inboxd.tickets.threader import (
+    ThreadDecision,
+    find_ticket,
+    known_keys,
+    tickets_waiting_for,
+    wanted_msgids,
+)
 from inboxd.workflow import csat, kb_suggest
 
 log = logging.getLogger(__name__)
@@ -185,7 +190,12 @@ def _ingest_batch(
             # Ingest never changes agents, so one look-up serves the whole batch.
             agents = {a.email: a for a in session.exec(select(Agent).where(Agent.active))}
             keep_loaded(session)
+            pending = spool.lock_pending(session, [i.spool_id for i in items if i.spool_id])
+            claims.lock_keys(session, "ingest", _decision_keys(rt, prepared))
             for item, ready in zip(items, prepared, strict=True):
+                if item.spool_id is not None and item.spool_id not in pending:
+                    results.append(_done_elsewhere(item.source))
+                    continue
                 result = _ingest(session, rt, item, agents, ready)
                 if item.spool_id is not None:
                     spool.mark_done(session, item.spool_id, result.result, result.ticket)
@@ -210,11 +220,38 @@ def _ingest_batch(
         return [_quarantine(rt, item.raw, item.source, reason, item.spool_id)]
 
 
+def _done_elsewhere(source: str) -> IngestResult:
+    """A spool row another daemon processed while this one had it too (a lost claim)."""
+    return IngestResult(source, "duplicate", None, None, "processed by another daemon")
+
+
+def _decision_keys(rt: Runtime, prepared: Sequence[Prepared]) -> list[str]:
+    """What two daemons must not decide at once (SPEC §9): storing one message (its
+    fingerprint), threading one conversation (every Message-ID it names, its own
+    included, so a reply and its parent arriving together are threaded one after the
+    other) and creating one person's customer profile (their address). Locked for the
+    whole batch in one sorted statement, so two batches never deadlock."""
+    ours = {a.lower() for a in rt.config.support_addresses}
+    keys: list[str] = []
+    for ready in prepared:
+        msg = ready.msg
+        if msg is None:
+            continue
+        keys.append(f"fp:{ready.fp}")
+        keys += [f"id:{m}" for m in wanted_msgids(msg)]
+        people = [msg.sender] if msg.sender is not None else []
+        people += [*msg.to, *msg.cc]
+        keys += [f"who:{p.email.lower()}" for p in people if p.email.lower() not in ours]
+    return keys
+
+
 def _quarantine(
     rt: Runtime, raw: bytes, source: str, reason: str, spool_id: int | None
 ) -> IngestResult:
     try:
         with rt.write_lock, session_scope(rt.engine) as session:
+            if spool_id is not None and not spool.lock_pending(session, [spool_id]):
+                return _done_elsewhere(source)
             digest = store.store_raw(session, raw)
             store.quarantine(session, digest, source, reason)
             if spool_id is not None:
@@ -303,7 +340,10 @@ def _ingest(
     if not created and csat.vote_by_reply(session, rt, ticket, msg, decision, message_pk):
         return IngestResult(source, "appended", ticket.id, msg.message_id, "survey answer")
     _after_message(session, rt, ticket, msg, kind, decision, created, agents)
-    _resolve_customers(session, rt, ticket, msg, kind, ready.new_text)
+    # Every requester and CC has a customer profile (SPEC §10.7), and a customer's own
+    # words give theirs its language (§10.8).
+    said = ready.new_text if kind.kind == "customer" else None
+    resolve_people(session, rt.config.organizations, ticket.id, msg, said)
     if held is not None:
         loop_guard.after_held(session, rt, held, ticket)
     followup.follow_up(
@@ -441,29 +481,6 @@ def _after_message(
         actions.set_status(session, ticket, "open", actor)
     ticket.updated_at = utcnow()
     session.add(ticket)
-
-
-def _resolve_customers(
-    session: Session,
-    rt: Runtime,
-    ticket: Ticket,
-    msg: ParsedMessage,
-    kind: Classification,
-    new_text: str,
-) -> None:
-    """Every requester and CC this message brought has a customer profile (SPEC §10.7),
-    and a customer's own words give their profile its language (§10.8)."""
-    assert ticket.id is not None
-    people = []
-    if msg.sender is not None:
-        # An ambiguous sender's name is nobody's to keep.
-        own = not msg.sender_ambiguous
-        email = msg.sender.email
-        said = f"{msg.subject}\n{new_text}" if own and kind.kind == "customer" else ""
-        name = msg.sender.name if own else ""
-        people.append(Sighting(email, name, own, actor=email if own else "mail", said=said))
-    people += [Sighting(a.email, a.name, actor="mail") for a in (*msg.to, *msg.cc)]
-    resolve_people(session, rt.config.organizations, ticket.id, people)
 
 
 def retry_quarantined(rt: Runtime, quarantine_id: int, release: bool = False) -> IngestResult:

@@ -61,6 +61,21 @@ def pg_available() -> bool:
     return _pg_reachable()
 
 
+def share_trigram_extension(admin: Any) -> None:
+    """pg_trgm in `public`, where no test drops it. (The migration creates it where the
+    search_path points when it is missing: in one test's schema, whose `drop schema
+    cascade` then took the extension, and every other schema's trigram indexes, with it,
+    and failed the migration of a test starting at that moment.)"""
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        with admin.begin() as conn:
+            conn.execute(text("create extension if not exists pg_trgm schema public"))
+    except DBAPIError:
+        pass  # created by another test at this moment, or not installed (the migration says)
+
+
 @pytest.fixture
 def pg_url(pg_available: bool) -> Iterator[str]:
     """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
@@ -69,6 +84,7 @@ def pg_url(pg_available: bool) -> Iterator[str]:
 
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(PG_URL)
+    share_trigram_extension(admin)
     with admin.begin() as conn:
         conn.execute(text(f'create schema "{schema}"'))
     sep = "&" if "?" in PG_URL else "?"

@@ -17,17 +17,32 @@ from sqlmodel import Session, col, select
 
 from inboxd.config import OrganizationEntry
 from inboxd.customers.profiles import Sighting, ensure_customers
+from inboxd.mail.parse import ParsedMessage
 from inboxd.models import Participant
 
 
 def resolve_people(
     session: Session,
     organizations: Sequence[OrganizationEntry],
-    ticket_id: int,
-    people: Sequence[Sighting],
+    ticket_id: int | None,
+    msg: ParsedMessage,
+    said: str | None,
 ) -> None:
-    """Make sure each person who is the ticket's requester or a CC has a profile; the first
-    mention of an address wins (the sender's own name over a Cc: line's)."""
+    """Make sure each person `msg` brought onto the ticket as requester or CC has a
+    profile, the first mention of an address winning (the sender's own name over a Cc:
+    line's); `said` is the sender's new text when they wrote as the customer, which gives
+    a profile without a language its language."""
+    assert ticket_id is not None
+    people = []
+    if msg.sender is not None:
+        # An ambiguous sender's name is nobody's to keep, nor their text.
+        own = not msg.sender_ambiguous
+        email = msg.sender.email
+        text = f"{msg.subject}\n{said}" if own and said is not None else ""
+        name = msg.sender.name if own else ""
+        people.append(Sighting(email, name, own, actor=email if own else "mail", said=text))
+    people += [Sighting(a.email, a.name, actor="mail") for a in (*msg.to, *msg.cc)]
+    # Only the ticket's participants: a Cc: the threading rules did not add gets nothing.
     wanted = {p.email.lower() for p in people if p.email}
     if not wanted:
         return

@@ -21,7 +21,7 @@ from datetime import timedelta
 
 import uvicorn
 
-from inboxd import pipeline
+from inboxd import languages, pipeline
 from inboxd.agents import digest, notify
 from inboxd.daemon import checks, sender
 from inboxd.daemon.smtp import start_listener
@@ -29,7 +29,7 @@ from inboxd.db import session_scope
 from inboxd.errors import DatabaseUnavailable
 from inboxd.metrics import Metrics
 from inboxd.models import Inbound, utcnow
-from inboxd.queues import outbox, spool
+from inboxd.queues import claims, outbox, spool
 from inboxd.runtime import Runtime
 from inboxd.tickets import store
 from inboxd.web.app import create_app, create_ops_app
@@ -40,8 +40,9 @@ from inboxd.workflow.sla import service_levels
 
 log = logging.getLogger(__name__)
 
-# The sender also looks at the queue this often, for mail queued by other processes.
-OUTBOUND_POLL = timedelta(seconds=30)
+# The sender also looks at the queue this often, for mail queued by other processes
+# (and, with several daemons, a mail whose sender died during the send: SPEC §9).
+OUTBOUND_POLL = timedelta(seconds=10)
 SHUTDOWN_GRACE_SECONDS = 20.0
 # Spooled messages processed per transaction: more means fewer commits, fewer means
 # shorter holds of SQLite's write lock (which SMTP accepts wait for).
@@ -72,6 +73,13 @@ class Daemon:
         self.stop_requested: asyncio.Event | None = None
         self.ready = threading.Event()
         self.smtp_address: tuple[str, int] | None = None
+        # On PostgreSQL, the claims of this process's ingest worker and sender: locks
+        # that end with this process (SPEC §9), so another daemon takes its work at once.
+        self.spool_locks: claims.ClaimLocks | None = None
+        self.outbound_locks: claims.ClaimLocks | None = None
+        if claims.is_postgres(rt.engine):
+            self.spool_locks = claims.ClaimLocks(rt.engine, claims.SPOOL)
+            self.outbound_locks = claims.ClaimLocks(rt.engine, claims.OUTBOUND)
 
     # -- wake-ups, callable from any thread ---------------------------------------------
 
@@ -113,7 +121,11 @@ class Daemon:
             spool.release_claims(self.rt.engine)
             sender.release_claims(self.rt.engine)
 
-        threads = [threading.Thread(target=self._ingest_loop, name="ingest", daemon=True)]
+        threads = [
+            threading.Thread(target=self._ingest_loop, name="ingest", daemon=True),
+            # The language detector's models, before the first customer's mail needs them.
+            threading.Thread(target=languages.warm_up, name="languages", daemon=True),
+        ]
         if cfg.imap.enabled:
             from inboxd.daemon import imap
 
@@ -210,7 +222,9 @@ class Daemon:
         failures = 0
         while not self.stopping.is_set():
             try:
-                rows = spool.claim(self.rt.engine, WORKER_BATCH, self.rt.write_lock)
+                rows = spool.claim(
+                    self.rt.engine, WORKER_BATCH, self.rt.write_lock, self.spool_locks
+                )
             except DatabaseUnavailable as exc:
                 failures += 1
                 log.warning("ingest worker: %s", exc)
@@ -226,8 +240,14 @@ class Daemon:
                 self.ingest_wake.wait(5)
                 self.ingest_wake.clear()
                 continue
-            self._ingest_rows(rows)
+            try:
+                self._ingest_rows(rows)
+            finally:
+                if self.spool_locks is not None:
+                    self.spool_locks.unlock_all()
             self.wake_outbound()
+        if self.spool_locks is not None:
+            self.spool_locks.close()
 
     def _ingest_rows(self, rows: list[Inbound]) -> None:
         """A few spooled messages, in transactions of at most BATCH_BYTES of mail each
@@ -248,7 +268,8 @@ class Daemon:
             if batch:
                 self._ingest_batch(batch)
         except DatabaseUnavailable as exc:
-            # Left pending: the lease expires and they are tried again.
+            # Left pending: tried again once the claim ends (at once on PostgreSQL, when
+            # the lease expires on SQLite).
             log.warning("ingest worker: %s", exc)
             self.stopping.wait(2)
         finally:
@@ -277,11 +298,14 @@ class Daemon:
             self.outbound_wake.clear()
             try:
                 sent = await asyncio.to_thread(
-                    sender.deliver_due, cfg, self.rt.engine, 20, self.metrics
+                    sender.deliver_due, cfg, self.rt.engine, 20, self.metrics, self.outbound_locks
                 )
                 if sent:
                     continue
                 due = await asyncio.to_thread(outbox.next_due_at, self.rt.engine)
+            except DatabaseUnavailable as exc:
+                log.warning("outbound sender: %s", exc)
+                due = None
             except Exception:
                 log.exception("outbound sender: cannot read the queue")
                 due = None
@@ -292,6 +316,8 @@ class Daemon:
                 break
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.outbound_wake.wait(), wait)
+        if self.outbound_locks is not None:
+            await asyncio.to_thread(self.outbound_locks.close)
 
     async def _timers_loop(self) -> None:
         """Tickets whose #due time has come reopen and agents' digests go out (once a

@@ -4,9 +4,13 @@
 flagging a message: one committed transaction (synchronous=FULL on SQLite) holding the
 raw bytes and a pending row. The worker then `claim()`s rows and runs the pipeline,
 which marks the row done in the pipeline's own transaction, so each message is
-processed exactly once even across crashes. Several daemons may share one PostgreSQL
-database: a claim locks its row (SKIP LOCKED) and holds a lease that expires if the
-claiming process dies.
+processed exactly once even across crashes.
+
+Several daemons may share one PostgreSQL database. There a claim is an advisory lock
+held by the worker's own connection (queues/claims.py), so it ends the moment a killed
+daemon's connection does, and the pipeline's transaction locks its rows again
+(`lock_pending`) and skips any that another daemon finished meanwhile. On SQLite (one
+daemon per file) a claim is a lease in the row, forgotten at start-up (`release_claims`).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from sqlmodel import Session, col, func, or_, select
 from inboxd.db import session_scope
 from inboxd.errors import DatabaseUnavailable
 from inboxd.models import Inbound, utcnow
+from inboxd.queues.claims import ClaimLocks, is_postgres
 from inboxd.tickets import store
 
 LEASE = timedelta(minutes=2)
@@ -86,9 +91,16 @@ def accept_many(
 
 
 def claim(
-    engine: Engine, limit: int = 20, write_lock: AbstractContextManager[Any] | None = None
+    engine: Engine,
+    limit: int = 20,
+    write_lock: AbstractContextManager[Any] | None = None,
+    locks: ClaimLocks | None = None,
 ) -> list[Inbound]:
-    """Take up to `limit` pending messages, oldest first, for this process."""
+    """Take up to `limit` pending messages, oldest first, for this process. With `locks`
+    (PostgreSQL), claimed by advisory lock; release them with `locks.unlock_all()` once
+    the pipeline's transaction has committed or rolled back."""
+    if locks is not None and is_postgres(engine):
+        return _claim_locked(engine, limit, locks)
     now = utcnow()
     with write_lock or contextlib.nullcontext(), session_scope(engine) as session:
         query = (
@@ -105,6 +117,61 @@ def claim(
             row.attempts += 1
             session.add(row)
         return rows
+
+
+# Candidates read per claim: enough to find `limit` free rows past those other daemons
+# are working on (each holds at most one batch).
+_LOOK_AHEAD = 8
+
+
+def _claim_locked(engine: Engine, limit: int, locks: ClaimLocks) -> list[Inbound]:
+    try:
+        with session_scope(engine) as session:
+            query = (
+                select(Inbound.id)
+                .where(Inbound.state == "pending")
+                .order_by(col(Inbound.id))
+                .limit(limit * _LOOK_AHEAD)
+            )
+            candidates = [int(i) for i in session.exec(query) if i is not None]
+        got = []
+        for spool_id in candidates:
+            if len(got) >= limit:
+                break
+            if locks.try_lock(spool_id):
+                got.append(spool_id)
+        if not got:
+            return []
+        # Read after locking: a row another daemon finished (and unlocked) between the
+        # two reads is done by now, and is not ours.
+        with session_scope(engine) as session:
+            rows = list(
+                session.exec(
+                    select(Inbound)
+                    .where(col(Inbound.id).in_(got), Inbound.state == "pending")
+                    .order_by(col(Inbound.id))
+                )
+            )
+    except (OperationalError, PoolTimeout) as exc:
+        locks.unlock_all()
+        raise DatabaseUnavailable(f"cannot read the spool: {exc}") from None
+    mine = {row.id for row in rows}
+    locks.unlock_all([i for i in got if i not in mine])
+    return rows
+
+
+def lock_pending(session: Session, spool_ids: Sequence[int]) -> set[int]:
+    """Of these spool rows, the ones still pending, locked for this transaction (FOR
+    UPDATE: a second transaction on one of them waits, then sees it done). The
+    pipeline calls it first, so a message is stored once even if two daemons had it."""
+    if not spool_ids:
+        return set()
+    query = (
+        select(Inbound.id)
+        .where(col(Inbound.id).in_(list(spool_ids)), Inbound.state == "pending")
+        .with_for_update()
+    )
+    return {int(i) for i in session.exec(query) if i is not None}
 
 
 def release_claims(engine: Engine) -> None:

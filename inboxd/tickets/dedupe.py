@@ -5,6 +5,11 @@ retries after a lost 250, or when one archive is imported in several exports. Tr
 headers (Received, Delivered-To, mbox "From " lines) differ between the copies, so after
 the exact-bytes check the comparison is on the Message-ID plus a fingerprint of what the
 sender wrote.
+
+Two daemons on one PostgreSQL may receive copies of one message at the same moment;
+the pipeline holds a transaction-scoped advisory lock on the fingerprint (and on the
+Message-IDs, claims.lock_keys) from before `find_copy` until its commit, so the second
+copy's check sees the first one stored.
 """
 
 from __future__ import annotations
