@@ -97,7 +97,20 @@ _LATIN_LANGUAGES = ("en", "de", "fr", "es", "pt", "it", "nl")
 # or Dutch) says nothing, and a later mail may tell. So does one under MIN_LETTERS ("ok").
 MIN_CONFIDENCE = 0.4
 MIN_LEAD = 2.0
-MIN_LETTERS = 10
+MIN_LETTERS = 16
+# The accented letters each of those languages writes. A text whose letters are more than
+# FOREIGN_SHARE others (Czech č and ů, Estonian õ, Polish ł; or mojibake) is in a language
+# not told apart here, which the models would still fit to the nearest one they know.
+_OWN_LETTERS = {
+    "en": "",
+    "de": "äöüß",
+    "fr": "àâæçéèêëîïôœùûüÿ",
+    "es": "áéíñóúü",
+    "pt": "áâãàçéêíóôõú",
+    "it": "àèéìíîòóù",
+    "nl": "áéëïóöüèàç",
+}
+FOREIGN_SHARE = 0.02
 _SAMPLE = 2000  # characters read: the start of a mail says what its language is
 
 
@@ -145,7 +158,15 @@ def _latin_language(text: str) -> str | None:
     best, runner_up = values[0].value, values[1].value
     if best < MIN_CONFIDENCE or best < MIN_LEAD * runner_up:
         return None
-    return tags[values[0].language]
+    language = tags[values[0].language]
+    return language if _writes_like(words, language) else None
+
+
+def _writes_like(text: str, language: str) -> bool:
+    letters = _LATIN.findall(text.casefold())
+    own = _OWN_LETTERS[language]
+    foreign = sum(1 for c in letters if not c.isascii() and c not in own)
+    return foreign <= FOREIGN_SHARE * len(letters)
 
 
 def warm_up() -> None:

@@ -108,3 +108,25 @@ def test_addresses_links_and_numbers_do_not_sway_the_guess() -> None:
         "Bitte senden Sie die Rechnung an buchhaltung@example.com, siehe https://example.com/r/4471"
     )
     assert languages.detect(text) == "de"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Tohle je test českých písmen odeslaných z gmailu, prosím o odpověď",  # Czech
+        "Eelanalüüsi päring: palun saatke mulle hinnapakkumine",  # Estonian
+        "Dzień dobry, moje zamówienie jeszcze nie dotarło, proszę o pomoc",  # Polish
+    ],
+)
+def test_a_latin_script_language_not_told_apart_is_not_forced_into_a_near_one(
+    text: str,
+) -> None:
+    assert languages.detect(text) is None
+
+
+def test_a_foreign_name_in_the_signature_does_not_unsettle_the_language() -> None:
+    text = (
+        "Hello, the invoice for March is still missing from the customer portal, although"
+        " the payment went through last week. Could you send it again?\n\nJørn Støylen"
+    )
+    assert languages.detect(text) == "en"
