@@ -74,9 +74,16 @@ def is_our_address(address: str, ours: tuple[str, ...], plus_addressing: bool) -
 class InboundHandler:
     """aiosmtpd handler: checks envelopes and spools accepted mail."""
 
-    def __init__(self, rt: Runtime, wake: Callable[[], None], metrics: Metrics) -> None:
+    def __init__(
+        self,
+        rt: Runtime,
+        wake: Callable[[], None],
+        metrics: Metrics,
+        arriving: Callable[[], None] | None = None,
+    ) -> None:
         self.rt = rt
-        self.wake = wake
+        self.wake = wake  # a message is spooled
+        self.arriving = arriving  # a client began one (MAIL FROM): the daemon gives way
         self.metrics = metrics
         cfg = rt.config
         self.ours = cfg.support_addresses
@@ -109,6 +116,8 @@ class InboundHandler:
             return self._count(ERR_STORAGE)
         envelope.mail_from = address
         envelope.mail_options.extend(options)
+        if self.arriving is not None:
+            self.arriving()
         return OK
 
     async def handle_RCPT(
@@ -328,10 +337,16 @@ class _Busy(asyncio.Protocol):
         transport.close()
 
 
-async def start_listener(rt: Runtime, wake: Callable[[], None], metrics: Metrics) -> asyncio.Server:
-    """Listen on [smtp] host:port; returns the asyncio server (close() to stop accepting)."""
+async def start_listener(
+    rt: Runtime,
+    wake: Callable[[], None],
+    metrics: Metrics,
+    arriving: Callable[[], None] | None = None,
+) -> asyncio.Server:
+    """Listen on [smtp] host:port; returns the asyncio server (close() to stop accepting).
+    `wake` is called for each message spooled, `arriving` when a client begins one."""
     cfg = rt.config.smtp
-    handler = InboundHandler(rt, wake, metrics)
+    handler = InboundHandler(rt, wake, metrics, arriving)
     limits = _Limits(cfg.max_connections, cfg.max_connections_per_ip)
     session_cls = _session_class(LMTP if cfg.lmtp else SMTP)
     tls = _tls_context(rt)
