@@ -50,14 +50,21 @@ WORKER_BATCH = 8
 # Mail in one ingest transaction, at most (a single bigger message goes alone).
 BATCH_BYTES = 16 * 1024 * 1024
 TIMER_SECONDS = 60.0
-# While mail is arriving, accepting it comes first: the listener and the pipeline share
-# one interpreter, and the pipeline's share held SMTP to the pipeline's pace (issue 18:
-# 73 accepted/s against a 740/s fsync sink). After each batch the pipeline waits up to
-# ACCEPT_FIRST times as long as the batch took, until ARRIVAL_LULL passes with nothing
-# new: mail is absorbed at the listener's speed and ticketed behind it, and the pipeline
-# keeps a quarter of the time under any load, so nothing waits for ever.
-ACCEPT_FIRST = 3.0
+# In a wave of mail, accepting it comes first: the listener and the pipeline share one
+# interpreter, and the pipeline's share held SMTP to the pipeline's pace (issue 18: 73
+# accepted/s against a 740/s fsync sink). After a batch during which a client began a
+# message, the pipeline waits up to ACCEPT_FIRST times as long as the batch took, until
+# ARRIVAL_LULL passes with nothing new: mail is absorbed at the listener's speed and
+# ticketed behind it, and the pipeline keeps a share of the time under any load. A pause
+# that shows mail coming no faster than the pipeline goes ends the giving way for a
+# while (CALM_BATCHES), so a steady stream the pipeline can keep up with is not slowed.
+ACCEPT_FIRST = 6.0
 ARRIVAL_LULL = 0.05
+# The batch in a wave, while a client began a message in the last second (_batch_size).
+ARRIVING_BATCH = 2
+ARRIVING_BATCH_SECONDS = 1.0
+# After a pause that showed no wave, this many batches run without one.
+CALM_BATCHES = 10
 
 
 class _QuietServer(uvicorn.Server):
@@ -77,6 +84,9 @@ class Daemon:
         self.stopping = threading.Event()
         self.ingest_wake = threading.Event()
         self.last_arrival = 0.0
+        self.arrivals = 0  # messages clients began (MAIL FROM), counted by the listener
+        self.wave = False  # during the last pause, mail arrived faster than batches go
+        self.calm_batches = 0  # batches left that do not give way (no wave was seen)
         self.outbound_wake: asyncio.Event | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.stop_requested: asyncio.Event | None = None
@@ -96,8 +106,9 @@ class Daemon:
         self.ingest_wake.set()
 
     def arriving(self) -> None:
-        """A client began a message: the pipeline gives way for a moment (ACCEPT_FIRST)."""
+        """A client began a message: in a wave, the pipeline gives way (ACCEPT_FIRST)."""
         self.last_arrival = time.monotonic()
+        self.arrivals += 1
 
     def wake_outbound(self) -> None:
         if self.outbound_wake is not None:
@@ -238,7 +249,7 @@ class Daemon:
         while not self.stopping.is_set():
             try:
                 rows = spool.claim(
-                    self.rt.engine, WORKER_BATCH, self.rt.write_lock, self.spool_locks
+                    self.rt.engine, self._batch_size(), self.rt.write_lock, self.spool_locks
                 )
             except DatabaseUnavailable as exc:
                 failures += 1
@@ -262,18 +273,36 @@ class Daemon:
                 if self.spool_locks is not None:
                     self.spool_locks.unlock_all()
             self.wake_outbound()
-            self._let_arrivals_in(started)
+            self._let_arrivals_in(started, len(rows))
         if self.spool_locks is not None:
             self.spool_locks.close()
 
-    def _let_arrivals_in(self, started: float) -> None:
-        """After a batch begun at `started`, give way to arriving mail (give_way)."""
+    def _batch_size(self) -> int:
+        """Fewer messages a transaction during a wave: on SQLite a batch holds the one
+        writer's lock, and every 250 waits for it."""
+        recent = time.monotonic() - self.last_arrival < ARRIVING_BATCH_SECONDS
+        return ARRIVING_BATCH if self.wave and recent else WORKER_BATCH
+
+    def _let_arrivals_in(self, started: float, processed: int) -> None:
+        """After a batch of `processed` messages begun at `started`, give way to arriving
+        mail (give_way). What arrives meanwhile says whether it was a wave: mail coming
+        no faster than the batch went means the pipeline keeps up, and it does not give
+        way again for the next CALM_BATCHES batches."""
         ended = time.monotonic()
+        if self.calm_batches > 0:
+            self.calm_batches -= 1
+            return
+        before = self.arrivals
         while not self.stopping.is_set():
             pause = give_way(started, ended, self.last_arrival, time.monotonic())
             if pause <= 0:
-                return
+                break
             self.stopping.wait(pause)
+        paused = time.monotonic() - ended
+        if paused > 0:
+            self.wave = is_wave(self.arrivals - before, paused, processed, ended - started)
+            if not self.wave:
+                self.calm_batches = CALM_BATCHES
 
     def _ingest_rows(self, rows: list[Inbound]) -> None:
         """A few spooled messages, in transactions of at most BATCH_BYTES of mail each
@@ -406,6 +435,13 @@ def give_way(started: float, ended: float, last_arrival: float, now: float) -> f
     until = ended + ACCEPT_FIRST * (ended - started)
     quiet = now - max(last_arrival, ended)
     return max(0.0, min(until - now, ARRIVAL_LULL - quiet))
+
+
+def is_wave(arrived: int, paused: float, processed: int, busy: float) -> bool:
+    """Whether mail came faster during a pause (`arrived` begun in `paused` seconds) than
+    the batch before it went (`processed` in `busy` seconds): then the backlog grows
+    whatever the pipeline does, and accepting first costs no throughput."""
+    return arrived * busy > processed * paused
 
 
 def release_memory() -> None:
