@@ -75,9 +75,8 @@ def test_rules(
     """
     from sqlmodel import Session
 
-    from inboxd.agents.operations import macros_dir
+    from inboxd.agents.operations import desk_options
     from inboxd.models import utcnow
-    from inboxd.tickets.macros import support_of
     from inboxd.workflow.periods import parse_span
     from inboxd.workflow.rule_dryrun import dry_run
     from inboxd.workflow.rules import load_rules
@@ -92,15 +91,7 @@ def test_rules(
         now = utcnow()
         # A plain session that is never committed: a dry run writes nothing.
         with Session(rt.engine) as session:
-            found = dry_run(
-                session,
-                rules,
-                now,
-                now - span,
-                ticket,
-                macros_dir=macros_dir(rt),
-                support=support_of(rt),
-            )
+            found = dry_run(session, rules, now, now - span, ticket, desk=desk_options(rt))
             session.rollback()
         if json:
             print_json([w.as_json() for w in found])

@@ -21,6 +21,7 @@ from inboxd.errors import InvalidValue
 
 if TYPE_CHECKING:
     import lingua
+    import opencc
 
 # The languages of the bundled customer-facing text, English first (the fallback).
 BUNDLED = ("en", "zh-Hans", "zh-Hant", "ja", "de", "fr", "es")
@@ -144,7 +145,7 @@ def _is_traditional(han: str) -> bool:
 
 
 @cache
-def _to_simplified() -> object:
+def _to_simplified() -> opencc.OpenCC:
     import opencc  # loaded on first use: its dictionaries take a few ms
 
     return opencc.OpenCC("tw2sp")

@@ -191,7 +191,8 @@ def _ingest_batch(
             agents = {a.email: a for a in session.exec(select(Agent).where(Agent.active))}
             keep_loaded(session)
             pending = spool.lock_pending(session, [i.spool_id for i in items if i.spool_id])
-            claims.lock_keys(session, "ingest", _decision_keys(rt, prepared))
+            if claims.is_postgres(rt.engine):  # SQLite's one writer serialises it all
+                claims.lock_keys(session, "ingest", _decision_keys(rt, prepared))
             for item, ready in zip(items, prepared, strict=True):
                 if item.spool_id is not None and item.spool_id not in pending:
                     results.append(_done_elsewhere(item.source))

@@ -64,10 +64,12 @@ def localized(
     name: str, language: str | None, context: dict[str, Any], override_dir: str = ""
 ) -> Localized:
     """Render template `name` in its variant for `language` (see the module's docstring);
-    the plain name is the English text, and the fallback for a language without one."""
+    the plain name is the English text, and the fallback for a language without one.
+    The template sees the customer's bundled language as `language` (zh-TW -> zh-Hant), as
+    an admin's one-file template of earlier versions, switching on it, expects."""
     chosen = variant_for(name, language, override_dir)
     template = environment(override_dir).get_template(variants(name, override_dir)[chosen])
-    module = template.make_module(context)
+    module = template.make_module({"language": languages.bundled(language), **context})
     return Localized(str(module), str(getattr(module, "subject", "")), chosen)
 
 
@@ -79,12 +81,16 @@ def variant_for(name: str, language: str | None, override_dir: str = "") -> str:
 
 @lru_cache(maxsize=64)
 def variants(name: str, override_dir: str = "") -> dict[str, str]:
-    """Template `name`'s languages, each with its file (English: the plain one). Read once
-    per process: a variant added to templates_dir is seen after a restart."""
+    """Template `name`'s languages, each with its file (English: the plain one). An admin's
+    templates_dir that has any file of `name` has all of them: one who rewrote the English
+    text does not want the bundled German of the old wording sent to German customers.
+    Read once per process: a variant added to templates_dir is seen after a restart."""
     stem, _, suffix = name.partition(".")
     pattern = re.compile(rf"{re.escape(stem)}\.([A-Za-z0-9-]+)\.{re.escape(suffix)}")
+    own = FileSystemLoader(override_dir).list_templates() if override_dir else []
+    mine = [t for t in own if t == name or pattern.fullmatch(t)]
     found = {languages.DEFAULT: name}
-    for template in environment(override_dir).list_templates():
+    for template in mine or environment().list_templates():
         match = pattern.fullmatch(template)
         if match is not None:
             with suppress(InvalidValue):  # "acknowledgement.v2.txt.j2" is no variant

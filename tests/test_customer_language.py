@@ -316,3 +316,31 @@ def test_every_language_of_the_customer_pages_has_every_word() -> None:
         module = env.get_template(name).module
         assert set(module.__dict__) == keys, language
         assert set(module.states) == {"new", "open", "pending", "on-hold", "solved", "closed"}  # type: ignore[attr-defined]
+
+
+def test_an_admins_one_file_survey_of_earlier_versions_still_renders(tmp_path: Path) -> None:
+    # Before the variants, csat_survey.txt.j2 switched on `language` and set no subject.
+    folder = tmp_path / "templates" / "email"
+    folder.mkdir(parents=True)
+    (folder / "csat_survey.txt.j2").write_text(
+        '{% if language == "de" %}Wie war es?{% else %}How was it?{% endif %} {{ link }}\n',
+        encoding="utf-8",
+    )
+    cfg = make_config(
+        tmp_path,
+        inboxd={"templates_dir": str(tmp_path / "templates")},
+        csat={"enabled": True, "after": "1h"},
+    )
+    rt = open_runtime(cfg)
+    try:
+        result = pipeline.ingest(rt, mail(subject="Bestellung", body=FIRST_MAILS["de"][1]))
+        assert result.ticket is not None
+        operations.post_reply(rt, result.ticket, ALICE, "Erledigt.", note=False, source="api")
+        operations.run_commands(rt, result.ticket, "#status solved", ALICE, "cli")
+        with rt.write_lock, session_scope(rt.engine) as session:
+            clock.tick(rt, session, utcnow() + timedelta(hours=2))
+        (survey,) = queued(rt, "csat")
+        assert text_of(survey).startswith("Wie war es? ")
+        assert str(survey["Subject"]).endswith("Bestellung")  # no subject set: the ticket's
+    finally:
+        rt.engine.dispose()

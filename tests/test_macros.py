@@ -202,9 +202,9 @@ def test_the_bundled_refund_macro_has_a_chinese_variant_with_a_default() -> None
 # --- through the CLI: `inboxd macro preview` and `inboxd run` --------------------------------
 
 
-@pytest.fixture
-def cli(tmp_path: Path) -> tuple[Path, Run]:
-    config = write_toml(
+def desk_toml(tmp_path: Path, **extra: object) -> Path:
+    """A desk's config for the CLI, its templates_dir under `tmp_path`; `extra` adds tables."""
+    return write_toml(
         tmp_path / "inboxd.toml",
         {
             "inboxd": {
@@ -216,8 +216,14 @@ def cli(tmp_path: Path) -> tuple[Path, Run]:
             "smtp": {"enabled": False},
             "web": {"enabled": False},
             "agents": [{"email": ALICE, "name": "Alice Agent", "role": "admin"}],
+            **extra,
         },
     )
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> tuple[Path, Run]:
+    config = desk_toml(tmp_path)
     (tmp_path / "templates" / "macros").mkdir(parents=True)
 
     def run(*args: str, stdin: bytes | None = None) -> tuple[int, str, str]:
@@ -310,23 +316,12 @@ def test_rules_test_checks_a_rules_macro_as_it_would_run(tmp_path: Path) -> None
     macros_dir.mkdir(parents=True)
     (macros_dir / "welcome.txt").write_text("Hello from {{ support.name }}.\n", encoding="utf-8")
     (macros_dir / "typo.txt").write_text("Hello {{ custmer.name }}.\n", encoding="utf-8")
-    config = write_toml(
-        tmp_path / "inboxd.toml",
-        {
-            "inboxd": {
-                "support_address": SUPPORT,
-                "support_name": "Example Support",
-                "data_dir": str(tmp_path / "data"),
-                "templates_dir": str(tmp_path / "templates"),
-            },
-            "smtp": {"enabled": False},
-            "web": {"enabled": False},
-            "agents": [{"email": ALICE, "name": "Alice Agent", "role": "admin"}],
-            "rules": [
-                {"name": "welcome", "on": "created", "run": "#macro welcome"},
-                {"name": "typo", "on": "created", "run": "#macro typo"},
-            ],
-        },
+    config = desk_toml(
+        tmp_path,
+        rules=[
+            {"name": "welcome", "on": "created", "run": "#macro welcome"},
+            {"name": "typo", "on": "created", "run": "#macro typo"},
+        ],
     )
     runner = CliRunner()
     ingested = runner.invoke(

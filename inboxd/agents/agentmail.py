@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sqlmodel import Session, col, select
 
 from inboxd.agents import notify, replies
-from inboxd.agents.operations import macros_dir
+from inboxd.agents.operations import desk_options
 from inboxd.agents.trust import authentication_verdict
 from inboxd.errors import Forbidden, InboxdError
 from inboxd.mail.command_tags import extract_tags
@@ -25,7 +25,6 @@ from inboxd.queues.outbox import FilePart
 from inboxd.runtime import Runtime
 from inboxd.tickets import store
 from inboxd.tickets.commands import Actor, BlockResult, help_table, run_block
-from inboxd.tickets.macros import support_of
 
 
 @dataclass(frozen=True)
@@ -124,10 +123,7 @@ def handle(
             calls,
             source="email",
             about_message_pk=about,
-            macros_dir=macros_dir(rt),
-            support=support_of(rt),
-            kb=rt.kb_article_text,
-            teams=rt.config.team_names,
+            **desk_options(rt),
         )
         if not result.ok:
             _hold(session, message, "invalid command block")

@@ -13,14 +13,13 @@ from typing import Any
 from sqlmodel import Session
 
 from inboxd.agents import directory
-from inboxd.agents.operations import macros_dir
+from inboxd.agents.operations import desk_options
 from inboxd.errors import InboxdError
 from inboxd.languages import normalized_tag
 from inboxd.runtime import Runtime
 from inboxd.tickets import queries
 from inboxd.tickets.blocks import Actor, Block, CommandError
 from inboxd.tickets.commands import check_macro
-from inboxd.tickets.macros import support_of
 
 
 class MacroRefused(InboxdError):
@@ -74,16 +73,7 @@ def preview_macro(
                 else directory.first_admin(session)
             )
             actor = Actor(agent.email, agent.id, agent.role)
-            block = Block(
-                session,
-                ticket,
-                actor,
-                "cli",
-                macros_dir=macros_dir(rt),
-                kb=rt.kb_article_text,
-                teams=rt.config.team_names,
-                support=support_of(rt),
-            )
+            block = Block(session, ticket, actor, "cli", **desk_options(rt))
             rendered = check_macro(block, name.strip().lower(), language)
         except CommandError as exc:
             raise MacroRefused(str(exc)) from None

@@ -21,6 +21,7 @@ from inboxd.models import Agent, Message, Ticket, utcnow
 from inboxd.queues.outbox import FilePart
 from inboxd.runtime import Runtime
 from inboxd.tickets import queries, store
+from inboxd.tickets.blocks import DeskOptions
 from inboxd.tickets.commands import Actor, BlockResult, run_block
 from inboxd.tickets.macros import support_of
 
@@ -43,6 +44,16 @@ def macros_dir(rt: Runtime) -> str:
     """An admin's macros folder ([inboxd] templates_dir/macros), if one is set."""
     folder = rt.config.inboxd.templates_dir
     return str(rt.config.path(folder) / "macros") if folder else ""
+
+
+def desk_options(rt: Runtime) -> DeskOptions:
+    """What every command block of this desk runs with (tickets.blocks.DeskOptions)."""
+    return DeskOptions(
+        macros_dir=macros_dir(rt),
+        kb=rt.kb_article_text,
+        teams=rt.config.team_names,
+        support=support_of(rt),
+    )
 
 
 def acting_agent(session: Session, email: str | None) -> str:
@@ -83,10 +94,7 @@ def run_commands(
             calls,
             source=source,
             about_message_pk=about_message_pk,
-            macros_dir=macros_dir(rt),
-            support=support_of(rt),
-            kb=rt.kb_article_text,
-            teams=rt.config.team_names,
+            **desk_options(rt),
         )
         if not result.ok:
             raise InvalidCommands(result.errors)
@@ -168,9 +176,7 @@ def post_reply(
                 Actor(agent.email, agent.id, agent.role),
                 calls,
                 source=source,
-                macros_dir=macros_dir(rt),
-                support=support_of(rt),
-                kb=rt.kb_article_text,
+                **desk_options(rt),
             )
             if not result.ok:
                 raise InvalidCommands(result.errors)

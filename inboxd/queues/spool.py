@@ -134,7 +134,7 @@ def _claim_locked(engine: Engine, limit: int, locks: ClaimLocks) -> list[Inbound
                 .limit(limit * _LOOK_AHEAD)
             )
             candidates = [int(i) for i in session.exec(query) if i is not None]
-        got = []
+        got: list[int] = []
         for spool_id in candidates:
             if len(got) >= limit:
                 break

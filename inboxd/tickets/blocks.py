@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 from sqlmodel import Session
 
@@ -16,6 +16,17 @@ from inboxd.models import Ticket
 
 if TYPE_CHECKING:
     from inboxd.tickets.macros import Support
+
+
+class DeskOptions(TypedDict):
+    """What a block needs of the running desk, the same from every edge (mail, CLI, web,
+    API, rules, and the dry runs): agents.operations.desk_options(rt) builds it, so a
+    command cannot be valid in one place and refused in another."""
+
+    macros_dir: str  # the admin's macros ([inboxd] templates_dir/macros)
+    kb: Callable[[str, str | None, str], str | None] | None  # see Runtime
+    teams: tuple[str, ...]  # the configured teams ([[teams]]); () = any word
+    support: Support | None  # what a macro's {{ support.* }} and status link say
 
 
 class CommandError(Exception):

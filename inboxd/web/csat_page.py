@@ -49,11 +49,16 @@ def build_router(rt: Runtime, clock: Callable[[], float] = time.time) -> APIRout
             return ticket_id if sent is not None else None
 
     def form(
-        request: Request, token: str, chosen: str, status_code: int = 200, **extra: object
+        request: Request,
+        token: str,
+        ticket_id: int,
+        chosen: str,
+        status_code: int = 200,
+        **extra: object,
     ) -> Response:
-        ticket_id = links.read_status_token(rt.secret_key, token)
+        """The survey page of `ticket_id` (surveyed_ticket read it from `token`)."""
         with session_scope(rt.engine) as session:
-            ticket = session.get(Ticket, ticket_id) if ticket_id is not None else None
+            ticket = session.get(Ticket, ticket_id)
             words = customer_words(session, rt, request, ticket.requester if ticket else "")
         return page(
             request,
@@ -71,11 +76,13 @@ def build_router(rt: Runtime, clock: Callable[[], float] = time.time) -> APIRout
 
     @router.get("/csat/{token}", response_class=HTMLResponse)
     def survey(request: Request, token: str, r: str = "") -> Response:
-        if surveyed_ticket(token) is None:
+        ticket_id = surveyed_ticket(token)
+        if ticket_id is None:
             return _unknown(request, rt)
         return form(
             request,
             token,
+            ticket_id,
             r if r in ratings() else "",
             done=request.query_params.get("done") == "1",
         )
@@ -106,9 +113,9 @@ def build_router(rt: Runtime, clock: Callable[[], float] = time.time) -> APIRout
                 else f"posted {age} s after the page was served"
             )
             _suspect(rt, ticket_id, why)
-            return form(request, token, rating, 422, error="csat_retry")
+            return form(request, token, ticket_id, rating, 422, error="csat_retry")
         if rating not in ratings():
-            return form(request, token, "", 422, error="csat_choose")
+            return form(request, token, ticket_id, "", 422, error="csat_choose")
         page_id = hashlib.sha256(nonce.encode()).hexdigest()[:40]
         with rt.write_lock, session_scope(rt.engine) as session:
             used = select(Event.id).where(Event.block == page_id, Event.type == "csat")

@@ -266,7 +266,8 @@ def _mail_survey(session: Session, rt: Runtime, ticket: Ticket) -> None:
         ("From", mailbox(cfg.support_name, cfg.support_address)),
         ("To", ticket.requester),
         ("Reply-To", mailbox(cfg.support_name, token_address(cfg.support_address, token))),
-        ("Subject", f"{tag} {survey.subject}"),
+        # An admin's template that sets no subject: the ticket's own.
+        ("Subject", f"{tag} {survey.subject or ticket.subject}"),
         ("In-Reply-To", notify.thread_root(rt, ticket.id)),
         ("Auto-Submitted", "auto-generated"),
     ]

@@ -129,7 +129,9 @@ def acknowledge(
         if ticket.followup_of is not None:
             return ""
         question = f"{ticket.subject}\n{msg.text}"[:_QUESTION_CHARS]
-        hits = suggest(rt.config, question)
+        # The articles in the acknowledgement's language; an English one (also what a
+        # customer of unknown language gets) leaves it to the question's own script.
+        hits = suggest(rt.config, question, None if language == languages.DEFAULT else language)
         if not hits:
             return ""
         store.record_event(

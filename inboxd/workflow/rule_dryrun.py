@@ -15,9 +15,8 @@ from datetime import UTC, datetime
 from sqlmodel import Session, col, select
 
 from inboxd.models import Event, Message, Ticket
-from inboxd.tickets.blocks import Actor, Block, CommandError
+from inboxd.tickets.blocks import Actor, Block, CommandError, DeskOptions
 from inboxd.tickets.commands import resolve
-from inboxd.tickets.macros import Support
 from inboxd.workflow.conditions import Facts
 from inboxd.workflow.rule_engine import with_message
 from inboxd.workflow.rules import Rule, event_names
@@ -49,17 +48,17 @@ def dry_run(
     since: datetime,
     ticket_id: int | None = None,
     *,
-    macros_dir: str = "",
-    support: Support | None = None,
+    desk: DeskOptions | None = None,
 ) -> list[Would]:
     """What the rules would do for the events since `since` (and the time rules armed).
-    `macros_dir` and `support` let a rule's `#macro` be checked as it would run."""
+    `desk` (operations.desk_options) checks a rule's commands as the real run would:
+    its `#macro` against the admin's macros, its `#team` against the configured teams."""
     query = select(Event).where(col(Event.at) >= since).order_by(col(Event.id))
     if ticket_id is not None:
         query = query.where(Event.ticket_id == ticket_id)
     events = [e for e in session.exec(query) if not e.actor.startswith("rule:")]
     facts = _Facts(session, now, {e.ticket_id for e in events})
-    facts.macros_dir, facts.support = macros_dir, support
+    facts.desk = desk or DeskOptions(macros_dir="", kb=None, teams=(), support=None)
     out: list[Would] = []
     for event in events:
         names = event_names(event.type, event.from_value, event.to_value)
@@ -80,8 +79,7 @@ class _Facts:
 
     def __init__(self, session: Session, now: datetime, ticket_ids: set[int]) -> None:
         self.session = session
-        self.macros_dir = ""  # where `#macro` finds the admin's macros
-        self.support: Support | None = None  # what a macro's {{ support.* }} says
+        self.desk = DeskOptions(macros_dir="", kb=None, teams=(), support=None)
         self.tickets: dict[int, Ticket] = {}
         self.base: dict[int, Facts] = {}
         ids = sorted(ticket_ids)
@@ -134,9 +132,7 @@ def _would(facts: _Facts, ticket: Ticket, rule: Rule, trigger: str) -> Would:
     """Parse the rule's commands against the ticket, as run_block would before applying."""
     assert ticket.id is not None
     actor = Actor(email=rule.actor, role="admin")
-    block = Block(
-        facts.session, ticket, actor, "rule", macros_dir=facts.macros_dir, support=facts.support
-    )
+    block = Block(facts.session, ticket, actor, "rule", **facts.desk)
     errors = []
     for call in rule.calls:
         try:

@@ -27,12 +27,11 @@ from datetime import UTC, datetime, timedelta
 from sqlmodel import Session, col, func, select
 
 from inboxd.agents import notify, replies
-from inboxd.agents.operations import macros_dir
+from inboxd.agents.operations import desk_options
 from inboxd.models import Agent, ClockState, Event, Message, RuleDue, RuleFiring, Ticket
 from inboxd.runtime import Runtime
 from inboxd.tickets.blocks import Actor
 from inboxd.tickets.commands import run_block
-from inboxd.tickets.macros import support_of
 from inboxd.tickets.store import insert_once, record_event
 from inboxd.workflow import sla_clock
 from inboxd.workflow.conditions import Facts
@@ -211,9 +210,7 @@ def _fire(
         actor,
         calls,
         source="rule",
-        macros_dir=macros_dir(rt),
-        support=support_of(rt),
-        teams=rt.config.team_names,
+        **desk_options(rt),
     )
     if not result.ok:
         _outcome(session, rule, ticket.id, key, "refused")
