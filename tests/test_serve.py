@@ -79,6 +79,17 @@ def test_serve_logs_where_it_listens(server: ServeProcess) -> None:
     assert "writing outgoing mail to" in log
 
 
+def test_serve_loads_the_language_models_before_it_listens(server: ServeProcess) -> None:
+    # Loading them holds the GIL for about a second: after the listener opened, every
+    # SMTP session stalled meanwhile, when the first Latin-script mail came in.
+    log = wait_until(
+        lambda: (text := server.stderr()) and "SMTP listening" in text and text,
+        what="the start-up log",
+    )
+    assert "language models loaded in" in log
+    assert log.index("language models loaded in") < log.index("SMTP listening")
+
+
 def test_healthz_answers_200_with_status_ok(server: ServeProcess) -> None:
     response = web_get(server, "/healthz")
     assert response.status_code == 200

@@ -145,11 +145,13 @@ class Daemon:
             spool.release_claims(self.rt.engine)
             sender.release_claims(self.rt.engine)
 
-        threads = [
-            threading.Thread(target=self._ingest_loop, name="ingest", daemon=True),
-            # The language detector's models, before the first customer's mail needs them.
-            threading.Thread(target=languages.warm_up, name="languages", daemon=True),
-        ]
+        # The language detector's models, before anything listens: loading them holds
+        # the GIL for about a second, which stalled every SMTP session when the first
+        # Latin-script mail came in (issue 18).
+        began = time.monotonic()
+        await asyncio.to_thread(languages.warm_up)
+        log.info("language models loaded in %.1f s", time.monotonic() - began)
+        threads = [threading.Thread(target=self._ingest_loop, name="ingest", daemon=True)]
         if cfg.imap.enabled:
             from inboxd.daemon import imap
 

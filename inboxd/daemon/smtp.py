@@ -134,7 +134,7 @@ class InboundHandler:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
         peer = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer)
-        if _BARE_LF.search(raw):
+        if raw.count(b"\n") != raw.count(b"\r\n"):  # a bare LF (the regex cost 0.2 ms)
             if not self._trusted(peer):
                 return self._count(ERR_BARE_LF)
             raw = _BARE_LF.sub(b"\r\n", raw)  # stored as every other mail is: CRLF
