@@ -286,6 +286,17 @@ def test_periods_are_whole_days_in_the_calendars_zone() -> None:
             periods.parse_span(bad)
 
 
+def test_a_period_at_the_ends_of_the_calendar_is_refused_with_a_reason() -> None:
+    # The API fuzzer found `?to=0001-01-01`: its default start, 29 days before, was a 500.
+    now = datetime(2026, 12, 3, tzinfo=UTC)
+    for ends in (
+        {"to_date": date(1, 1, 1)},
+        {"from_date": date(9999, 12, 31), "to_date": date(9999, 12, 31)},
+    ):
+        with pytest.raises(ValueError, match="within the years 1 to 9999"):
+            periods.period_from(now, **ends)  # type: ignore[arg-type]
+
+
 # --- on a real database --------------------------------------------------------------
 
 

@@ -87,3 +87,54 @@ def test_the_ticket_list_says_how_many_up_to_the_cap_and_pages_on(
     assert 'rel="next"' in page
     last = web.get("/?q=parcel&page=3").text  # counted to the page after the one shown
     assert '<span id="total">101</span> tickets · page 3 of 3' in last
+
+
+# On PostgreSQL a search first tests the newest tickets one by one (queries.NEWEST): a
+# word in most tickets no longer makes it fetch and sort every hit. What it answers must
+# be what the trigram indexes answer, for every order, page and filter.
+def answers(rt: Runtime, cases: list[queries.TicketFilter]) -> list[tuple[list[int], list[int]]]:
+    """Each filter's page (ticket ids) and its counts capped at 3 and at 6."""
+    with Session(rt.engine) as session:
+        return [
+            (
+                [t.id for t in queries.list_tickets(session, flt) if t.id is not None],
+                [queries.count_tickets(session, flt, cap=cap) for cap in (3, 6)],
+            )
+            for flt in cases
+        ]
+
+
+def test_a_word_in_most_tickets_gives_the_page_and_count_the_indexes_give(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = tickets(rt, 24, "Parcel late", "Where is my parcel?")
+    tickets(rt, 6, "Invoice", "Please resend the invoice.")
+    for n, ticket in enumerate(made[::3]):
+        commands = "#priority high" if n % 2 else "#pending\n#priority urgent"
+        operations.run_commands(rt, ticket, commands, "alice@example.com", "cli")
+    operations.post_reply(rt, made[1], "alice@example.com", "Found it", note=False, source="api")
+    # The newest five are invoices (and six in all): a count walk that finds them dense
+    # and then too few for the cap must fall back to the exact count.
+    monkeypatch.setattr(queries, "NEWEST", 5)
+    monkeypatch.setattr(queries, "COUNT_NEWEST", 20)
+    cases = [
+        queries.TicketFilter(q=q, sort=sort, offset=offset, limit=limit, status=status)
+        for q in ("parcel", "PARCEL", "invoice", "found it", "xylophone")
+        for sort in ("updated", "created", "priority", "id")
+        for offset, limit in ((0, 5), (2, 3), (0, 50))
+        for status in (None, "new")
+    ]
+    from_newest: list[object] = []
+    walk = queries._page_among_newest
+
+    def noting_pages(session: Session, flt: queries.TicketFilter) -> object:
+        from_newest.append(walk(session, flt))
+        return from_newest[-1]
+
+    monkeypatch.setattr(queries, "_page_among_newest", noting_pages)
+    walked = answers(rt, cases)
+    monkeypatch.setattr(queries, "_page_among_newest", lambda session, flt: None)
+    monkeypatch.setattr(queries, "_many_among_newest", lambda session, flt, cap: False)
+    assert walked == answers(rt, cases)
+    if rt.engine.dialect.name == "postgresql":  # the dense pages came from the newest
+        assert any(page is not None for page in from_newest)

@@ -40,13 +40,16 @@ def period_from(
     `--from D --to D` (both included) in `zone`. The default is the last 30 days."""
     tz = ZoneInfo(zone)
     if from_date is not None or to_date is not None:
-        last = to_date or now.astimezone(tz).date()
-        first = from_date or last - timedelta(days=29)
-        if first > last:
-            raise ValueError(f"--from {first} is after --to {last}")
-        start = datetime.combine(first, time(), tz)
-        end = datetime.combine(last + timedelta(days=1), time(), tz)
-        return Period(start.astimezone(ZoneInfo("UTC")), end.astimezone(ZoneInfo("UTC")), zone)
+        try:
+            last = to_date or now.astimezone(tz).date()
+            first = from_date or last - timedelta(days=29)
+            if first > last:
+                raise ValueError(f"--from {first} is after --to {last}")
+            start = datetime.combine(first, time(), tz).astimezone(ZoneInfo("UTC"))
+            end = datetime.combine(last + timedelta(days=1), time(), tz).astimezone(ZoneInfo("UTC"))
+        except OverflowError:  # to=0001-01-01 (30 days before it), or 9999-12-31
+            raise ValueError("a report period must lie within the years 1 to 9999") from None
+        return Period(start, end, zone)
     span = parse_span(since or "30d")
     return Period(now - span, now, zone)
 
