@@ -24,12 +24,14 @@ from inboxd.errors import DatabaseUnavailable
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
-def make_engine(url: str, timeout_seconds: float = 30) -> Engine:
+def make_engine(url: str, timeout_seconds: float = 30, *, checkpoints: bool = True) -> Engine:
     """An engine for `url`, with durability and lock-wait settings applied.
 
     `timeout_seconds` bounds how long a statement waits for a lock (SQLite's busy
     timeout, PostgreSQL's lock_timeout), so a locked database turns into an error the
-    SMTP edge can answer with 451 instead of a session that hangs.
+    SMTP edge can answer with 451 instead of a session that hangs. With
+    `checkpoints=False`, SQLite's commits on this engine leave copying the WAL back into
+    the database to the other connections (for commits made on the SMTP event loop).
     """
     wait_ms = max(1, int(timeout_seconds * 1000))
     if url.startswith("sqlite"):
@@ -43,6 +45,8 @@ def make_engine(url: str, timeout_seconds: float = 30) -> Engine:
             cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute(f"PRAGMA busy_timeout={wait_ms}")
+            if not checkpoints:
+                cursor.execute("PRAGMA wal_autocheckpoint=0")
             cursor.close()
 
         event.listen(engine, "connect", sqlite_settings)

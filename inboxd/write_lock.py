@@ -33,6 +33,15 @@ class WriteLock:
             self._held = False
             self._cond.notify_all()
 
+    def try_first(self) -> bool:
+        """Take the lock only if nobody holds it or waits for it first; True if taken
+        (release it with `__exit__`). For a commit that must never wait (the event loop's)."""
+        with self._cond:
+            if self._held or self._urgent:
+                return False
+            self._held = True
+            return True
+
     @contextmanager
     def first(self) -> Iterator[None]:
         with self._cond:

@@ -470,7 +470,7 @@ def test_a_handler_exception_answers_451_without_internals(
     def broken(*args: Any, **kw: Any) -> list[int]:
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(spool, "accept_many", broken)  # the SMTP edge commits in groups
+    monkeypatch.setattr(spool, "store_arrivals", broken)  # the SMTP edge commits in groups
     with listening(tmp_path) as (_, daemon):
         with pytest.raises(smtplib.SMTPDataError) as refused:
             send(daemon, mail())

@@ -26,7 +26,7 @@ from typing import Any
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from inboxd.daemon.group_commit import GroupCommit
+from inboxd.daemon.group_commit import GroupCommit, commit_on_loop
 from inboxd.errors import DatabaseUnavailable
 from inboxd.metrics import Metrics
 from inboxd.queues import spool
@@ -92,7 +92,11 @@ class InboundHandler:
         self.min_free = cfg.smtp.min_free_disk_mb * 1024 * 1024
         self.trusted = [ipaddress.ip_network(n, strict=False) for n in cfg.smtp.trusted_networks]
         # Sessions' messages share durable commits; each 250 waits for its own commit.
-        self.spool = GroupCommit(rt.engine, rt.write_lock)
+        self.spool = GroupCommit(
+            rt.engine,
+            rt.write_lock,
+            commit_now=commit_on_loop(rt.config.database_url, rt.write_lock),
+        )
 
     def _trusted(self, peer: str) -> bool:
         """Is the client in [smtp] trusted_networks (by default, loopback)?"""

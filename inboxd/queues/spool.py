@@ -16,6 +16,7 @@ daemon per file) a claim is a lease in the row, forgotten at start-up (`release_
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from inboxd.errors import DatabaseUnavailable
 from inboxd.models import Inbound, utcnow
 from inboxd.queues.claims import ClaimLocks, is_postgres
 from inboxd.tickets import store
+from inboxd.write_lock import WriteLock
 
 LEASE = timedelta(minutes=2)
 
@@ -71,28 +73,54 @@ def accept_many(
     Raises DatabaseUnavailable."""
     try:
         with write_lock or contextlib.nullcontext(), session_scope(engine) as session:
-            connection = session.connection()
-            now = utcnow()
-            ids = [
-                int(
-                    connection.execute(
-                        _INSERT_PENDING,
-                        {
-                            "raw_sha256": store.store_raw(session, arrival.raw),
-                            "source": arrival.source,
-                            "mail_from": arrival.mail_from,
-                            "rcpt_to": list(arrival.rcpt_to),
-                            "received_at": now,
-                            "state": "pending",
-                            "attempts": 0,
-                        },
-                    ).scalar_one()
-                )
-                for arrival in arrivals
-            ]
+            return store_arrivals(session, arrivals)
     except (OperationalError, PoolTimeout) as exc:
         raise DatabaseUnavailable(f"cannot store the message: {exc}") from None
-    return ids
+
+
+def accept_now(
+    engine: Engine, arrivals: Sequence[Arrival], write_lock: WriteLock
+) -> list[int] | None:
+    """accept_many, unless that would wait for SQLite's writer: None when this process's
+    lock or the database's is taken. For the SMTP event loop, with an engine whose busy
+    timeout is a millisecond (daemon/group_commit.py says why)."""
+    if not write_lock.try_first():
+        return None
+    try:
+        with session_scope(engine) as session:
+            return store_arrivals(session, arrivals)
+    except OperationalError as exc:
+        if getattr(exc.orig, "sqlite_errorcode", None) in (
+            sqlite3.SQLITE_BUSY,
+            sqlite3.SQLITE_LOCKED,
+        ):
+            return None
+        raise DatabaseUnavailable(f"cannot store the message: {exc}") from None
+    finally:
+        write_lock.__exit__()
+
+
+def store_arrivals(session: Session, arrivals: Sequence[Arrival]) -> list[int]:
+    """The raw bytes and a pending row for each arrival, in the session's transaction."""
+    connection = session.connection()
+    now = utcnow()
+    return [
+        int(
+            connection.execute(
+                _INSERT_PENDING,
+                {
+                    "raw_sha256": store.store_raw(session, arrival.raw),
+                    "source": arrival.source,
+                    "mail_from": arrival.mail_from,
+                    "rcpt_to": list(arrival.rcpt_to),
+                    "received_at": now,
+                    "state": "pending",
+                    "attempts": 0,
+                },
+            ).scalar_one()
+        )
+        for arrival in arrivals
+    ]
 
 
 # A spool row, inserted without the ORM: the SMTP edge's commit thread holds the GIL
