@@ -90,10 +90,9 @@ def accept_now(
         with session_scope(engine) as session:
             return store_arrivals(session, arrivals)
     except OperationalError as exc:
-        if getattr(exc.orig, "sqlite_errorcode", None) in (
-            sqlite3.SQLITE_BUSY,
-            sqlite3.SQLITE_LOCKED,
-        ):
+        # The primary code: an extended one (SQLITE_BUSY_SNAPSHOT, ...) is busy as well.
+        code = getattr(exc.orig, "sqlite_errorcode", 0) & 0xFF
+        if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
             return None
         raise DatabaseUnavailable(f"cannot store the message: {exc}") from None
     finally:

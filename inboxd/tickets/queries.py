@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, column, func, literal_column, or_, table, union
+from sqlalchemy import func, literal_column, or_
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
@@ -33,6 +33,7 @@ from inboxd.models import (
     TicketTag,
     utcnow,
 )
+from inboxd.tickets import text_search
 
 SORTS = ("updated", "created", "priority", "id", "due")
 
@@ -163,55 +164,13 @@ def _filtered(query: Any, flt: TicketFilter, dialect: str) -> Any:
         tagged = select(TicketTag.ticket_id).where(TicketTag.tag == flt.tag.lower())
         query = query.where(col(Ticket.id).in_(tagged))
     if flt.q and flt.q.strip():
-        query = query.where(_matches(flt.q.strip(), dialect))
+        query = query.where(text_search.matches(flt.q.strip(), dialect))
     if flt.due in DUE_FILTERS:
         deadlines = select(SlaDue.ticket_id).where(col(SlaDue.due_at).is_not(None))
         if flt.due == "overdue":
             deadlines = deadlines.where(col(SlaDue.due_at) <= (flt.now or utcnow()))
         query = query.where(col(Ticket.id).in_(deadlines))
     return query
-
-
-# SQLite's trigram FTS5 tables (migration 0004): rowid is the ticket's or message's id.
-_TICKET_FTS = table("ticket_fts", column("rowid", Integer), column("ticket_fts"))
-_MESSAGE_FTS = table("message_fts", column("rowid", Integer), column("message_fts"))
-
-
-def _matches(text: str, dialect: str) -> Any:
-    """Tickets whose subject, requester, or any message's subject, sender or text
-    contains `text` (case-insensitive substring, any script). On SQLite trigram FTS5
-    tables answer for 3+ characters; on PostgreSQL trigram indexes serve ILIKE. Either
-    way it is one UNION of ticket ids, which the indexes can answer, rather than an OR
-    that would be tested against every ticket."""
-    if dialect == "sqlite" and len(text) >= 3:
-        phrase = _phrase(text)
-        by_ticket = select(_TICKET_FTS.c.rowid).where(_TICKET_FTS.c.ticket_fts.op("MATCH")(phrase))
-        hits = select(_MESSAGE_FTS.c.rowid).where(_MESSAGE_FTS.c.message_fts.op("MATCH")(phrase))
-        ids = union(by_ticket, select(Message.ticket_id).where(col(Message.id).in_(hits)))
-    else:
-        # The trigram tokenizer needs three characters; shorter needles scan with LIKE.
-        needle = f"%{_escape_like(text)}%"
-        ids = union(
-            select(Ticket.id).where(
-                or_(
-                    col(Ticket.subject).ilike(needle, escape="\\"),
-                    col(Ticket.requester).ilike(needle, escape="\\"),
-                )
-            ),
-            select(Message.ticket_id).where(
-                or_(
-                    col(Message.text).ilike(needle, escape="\\"),
-                    col(Message.subject).ilike(needle, escape="\\"),
-                    col(Message.from_email).ilike(needle, escape="\\"),
-                )
-            ),
-        )
-    return col(Ticket.id).in_(ids)
-
-
-def _phrase(text: str) -> str:
-    """`text` as one FTS5 phrase: matched as written, whatever operators it holds."""
-    return '"' + text.replace('"', '""') + '"'
 
 
 DUE_FILTERS = ("any", "overdue")
@@ -261,31 +220,9 @@ def _page_among_newest(session: Session, flt: TicketFilter) -> list[Ticket] | No
     rest = replace(flt, q=None)
     newest = _order(_filtered(select(Ticket), rest, "postgresql"), flt.sort).limit(NEWEST)
     ticket = aliased(Ticket, newest.subquery())
-    query = select(ticket).where(_each_matches(ticket, _search_text(flt)))
+    query = select(ticket).where(text_search.each_matches(ticket, _search_text(flt)))
     rows = list(session.exec(_order(query, flt.sort, ticket).limit(wanted)))
     return rows[max(0, flt.offset) :] if len(rows) == wanted else None
-
-
-def _each_matches(ticket: Any, text: str) -> Any:
-    """`_matches` tested on each row of `ticket` (an alias) rather than as a set of ids."""
-    needle = f"%{_escape_like(text)}%"
-    return or_(
-        ticket.subject.ilike(needle, escape="\\"),
-        ticket.requester.ilike(needle, escape="\\"),
-        # OFFSET 0 keeps it a test per ticket: without it PostgreSQL may turn it into a
-        # hash of every message that matches, the very set this path avoids building.
-        select(literal_column("1"))
-        .where(
-            col(Message.ticket_id) == ticket.id,
-            or_(
-                col(Message.text).ilike(needle, escape="\\"),
-                col(Message.subject).ilike(needle, escape="\\"),
-                col(Message.from_email).ilike(needle, escape="\\"),
-            ),
-        )
-        .offset(0)
-        .exists(),
-    )
 
 
 def _search_text(flt: TicketFilter) -> str:
@@ -326,8 +263,8 @@ def _many_among_newest(session: Session, flt: TicketFilter, cap: int) -> bool:
     def matching(among: int, enough: int) -> int:
         newest = _filtered(select(Ticket), rest, "postgresql").order_by(col(Ticket.id).desc())
         ticket = aliased(Ticket, newest.limit(among).subquery())
-        found = select(ticket.id).where(_each_matches(ticket, text)).limit(enough).subquery()
-        return int(session.exec(select(func.count()).select_from(found)).one())
+        found = select(ticket.id).where(text_search.each_matches(ticket, text)).limit(enough)
+        return int(session.exec(select(func.count()).select_from(found.subquery())).one())
 
     sample = matching(NEWEST, NEWEST)
     if sample * COUNT_NEWEST < 2 * (cap + 1) * NEWEST:
@@ -347,22 +284,24 @@ def _matching_ids(flt: TicketFilter, dialect: str, enough: int) -> list[Any]:
     if dialect != "sqlite" or len(text) < 3:
         return [_filtered(select(Ticket.id), flt, dialect).limit(enough)]
     rest = replace(flt, q=None)
-    phrase = _phrase(text)
+    phrase = text_search.phrase(text)
     # The subject/requester hits are few per ticket: their set is cheap to build. Each
     # message hit is joined to its ticket, the full-text table first: the unary + keeps
     # SQLite from reading it the other way round (a MATCH per candidate message, seconds
     # when a filter such as status=open looks selective to the planner and is not).
     by_ticket = select(Ticket.id).where(
         col(Ticket.id).in_(
-            select(_TICKET_FTS.c.rowid).where(_TICKET_FTS.c.ticket_fts.op("MATCH")(phrase))
+            select(text_search.TICKET_FTS.c.rowid).where(
+                text_search.TICKET_FTS.c.ticket_fts.op("MATCH")(phrase)
+            )
         )
     )
     by_message = (
         select(Ticket.id)
-        .select_from(_MESSAGE_FTS)
+        .select_from(text_search.MESSAGE_FTS)
         .join(Message, col(Message.id) == literal_column("+message_fts.rowid"))
         .join(Ticket, col(Ticket.id) == col(Message.ticket_id))
-        .where(_MESSAGE_FTS.c.message_fts.op("MATCH")(phrase))
+        .where(text_search.MESSAGE_FTS.c.message_fts.op("MATCH")(phrase))
     )
     return [_filtered(by_ticket, rest, dialect), _filtered(by_message, rest, dialect)]
 
@@ -374,10 +313,6 @@ def _dialect(session: Session) -> str:
 def search(session: Session, text: str, limit: int = 50) -> list[Ticket]:
     """Tickets whose subject, requester or any message text contains `text`."""
     return list_tickets(session, TicketFilter(q=text, limit=limit))
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def get_ticket(session: Session, ticket_id: int) -> Ticket:
