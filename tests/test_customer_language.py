@@ -166,15 +166,23 @@ def test_a_language_without_bundled_text_gets_english(sqlite_rt: Runtime) -> Non
     assert "we have received your request" in text_of(queued(sqlite_rt, "ack")[0])
 
 
-def test_an_admins_templates_dir_can_add_a_language(tmp_path: Path) -> None:
+def with_admins_template(
+    tmp_path: Path, name: str, text: str, **sections: dict[str, object]
+) -> Runtime:
+    """A runtime whose [inboxd] templates_dir holds the mail template `name`."""
     folder = tmp_path / "templates" / "email"
     folder.mkdir(parents=True)
-    (folder / "acknowledgement.pt.txt.j2").write_text(
+    (folder / name).write_text(text, encoding="utf-8")
+    templates = {"templates_dir": str(tmp_path / "templates")}
+    return open_runtime(make_config(tmp_path, inboxd=templates, **sections))
+
+
+def test_an_admins_templates_dir_can_add_a_language(tmp_path: Path) -> None:
+    rt = with_admins_template(
+        tmp_path,
+        "acknowledgement.pt.txt.j2",
         "Olá{% if name %} {{ name }}{% endif %}, recebemos o seu pedido #{{ ticket_id }}.\n",
-        encoding="utf-8",
     )
-    cfg = make_config(tmp_path, inboxd={"templates_dir": str(tmp_path / "templates")})
-    rt = open_runtime(cfg)
     try:
         body = "Obrigado, mas a minha encomenda ainda não chegou depois de duas semanas."
         pipeline.ingest(rt, mail(subject="Encomenda", body=body), "test")
@@ -320,18 +328,12 @@ def test_every_language_of_the_customer_pages_has_every_word() -> None:
 
 def test_an_admins_one_file_survey_of_earlier_versions_still_renders(tmp_path: Path) -> None:
     # Before the variants, csat_survey.txt.j2 switched on `language` and set no subject.
-    folder = tmp_path / "templates" / "email"
-    folder.mkdir(parents=True)
-    (folder / "csat_survey.txt.j2").write_text(
-        '{% if language == "de" %}Wie war es?{% else %}How was it?{% endif %} {{ link }}\n',
-        encoding="utf-8",
-    )
-    cfg = make_config(
+    rt = with_admins_template(
         tmp_path,
-        inboxd={"templates_dir": str(tmp_path / "templates")},
+        "csat_survey.txt.j2",
+        '{% if language == "de" %}Wie war es?{% else %}How was it?{% endif %} {{ link }}\n',
         csat={"enabled": True, "after": "1h"},
     )
-    rt = open_runtime(cfg)
     try:
         result = pipeline.ingest(rt, mail(subject="Bestellung", body=FIRST_MAILS["de"][1]))
         assert result.ticket is not None

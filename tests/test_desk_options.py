@@ -56,29 +56,20 @@ def test_the_reply_box_refuses_a_team_that_is_not_configured_as_the_command_box_
     desk: Runtime,
 ) -> None:
     ticket = a_ticket(desk)
+
+    def reply_box(team: str) -> None:
+        text = f"#team {team}\n\nThanks!"
+        operations.post_reply(
+            desk, ticket, ALICE, text, note=False, source="web", read_commands=True
+        )
+
     with pytest.raises(InvalidCommands, match="nosuch"):
         operations.run_commands(desk, ticket, "#team nosuch", ALICE, "cli")
     with pytest.raises(InvalidCommands, match="nosuch"):
-        operations.post_reply(
-            desk,
-            ticket,
-            ALICE,
-            "#team nosuch\n\nThanks!",
-            note=False,
-            source="web",
-            read_commands=True,
-        )
+        reply_box("nosuch")
     with Session(desk.engine) as session:
         assert queries.get_ticket(session, ticket).team is None
-    operations.post_reply(
-        desk,
-        ticket,
-        ALICE,
-        "#team billing\n\nThanks!",
-        note=False,
-        source="web",
-        read_commands=True,
-    )
+    reply_box("billing")
     with Session(desk.engine) as session:
         assert queries.get_ticket(session, ticket).team == "billing"
 

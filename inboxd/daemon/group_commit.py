@@ -72,7 +72,8 @@ class GroupCommit:
             self._flusher = asyncio.create_task(self._flush_all(), name="spool-group-commit")
         return await future
 
-    def _next_group(self) -> list[tuple[spool.Arrival, asyncio.Future[int]]]:
+    def _next_group(self) -> tuple[list[tuple[spool.Arrival, asyncio.Future[int]]], int]:
+        """The next group to commit, and its size in bytes."""
         group: list[tuple[spool.Arrival, asyncio.Future[int]]] = []
         size = 0
         while self._waiting and len(group) < GROUP_MESSAGES:
@@ -81,13 +82,13 @@ class GroupCommit:
             entry = self._waiting.popleft()
             group.append(entry)
             size += len(entry[0].raw)
-        return group
+        return group, size
 
     async def _flush_all(self) -> None:
         while self._waiting:
-            group = self._next_group()
+            group, size = self._next_group()
             arrivals = [arrival for arrival, _ in group]
-            if self._commit_now is not None and sum(len(a.raw) for a in arrivals) <= LOOP_BYTES:
+            if self._commit_now is not None and size <= LOOP_BYTES:
                 try:
                     now = self._commit_now(arrivals)
                 except Exception as exc:  # every session of the group answers 451

@@ -163,8 +163,8 @@ def _filtered(query: Any, flt: TicketFilter, dialect: str) -> Any:
     if flt.tag:
         tagged = select(TicketTag.ticket_id).where(TicketTag.tag == flt.tag.lower())
         query = query.where(col(Ticket.id).in_(tagged))
-    if flt.q and flt.q.strip():
-        query = query.where(text_search.matches(flt.q.strip(), dialect))
+    if searched := _search_text(flt):
+        query = query.where(text_search.matches(searched, dialect))
     if flt.due in DUE_FILTERS:
         deadlines = select(SlaDue.ticket_id).where(col(SlaDue.due_at).is_not(None))
         if flt.due == "overdue":

@@ -33,21 +33,10 @@ def matches(text: str, dialect: str) -> Any:
         ids = union(by_ticket, select(Message.ticket_id).where(col(Message.id).in_(hits)))
     else:
         # The trigram tokenizer needs three characters; shorter needles scan with LIKE.
-        needle = f"%{escape_like(text)}%"
+        needle = _needle(text)
         ids = union(
-            select(Ticket.id).where(
-                or_(
-                    col(Ticket.subject).ilike(needle, escape="\\"),
-                    col(Ticket.requester).ilike(needle, escape="\\"),
-                )
-            ),
-            select(Message.ticket_id).where(
-                or_(
-                    col(Message.text).ilike(needle, escape="\\"),
-                    col(Message.subject).ilike(needle, escape="\\"),
-                    col(Message.from_email).ilike(needle, escape="\\"),
-                )
-            ),
+            select(Ticket.id).where(_in_ticket(Ticket, needle)),
+            select(Message.ticket_id).where(_in_message(needle)),
         )
     return col(Ticket.id).in_(ids)
 
@@ -59,25 +48,34 @@ def phrase(text: str) -> str:
 
 def each_matches(ticket: Any, text: str) -> Any:
     """`matches` tested on each row of `ticket` (an alias) rather than as a set of ids."""
-    needle = f"%{escape_like(text)}%"
-    return or_(
-        ticket.subject.ilike(needle, escape="\\"),
-        ticket.requester.ilike(needle, escape="\\"),
-        # OFFSET 0 keeps it a test per ticket: without it PostgreSQL may turn it into a
-        # hash of every message that matches, the very set this path avoids building.
+    needle = _needle(text)
+    # OFFSET 0 keeps the messages' part a test per ticket: without it PostgreSQL may turn
+    # it into a hash of every message that matches, the very set this path avoids.
+    in_messages = (
         select(literal_column("1"))
-        .where(
-            col(Message.ticket_id) == ticket.id,
-            or_(
-                col(Message.text).ilike(needle, escape="\\"),
-                col(Message.subject).ilike(needle, escape="\\"),
-                col(Message.from_email).ilike(needle, escape="\\"),
-            ),
-        )
+        .where(col(Message.ticket_id) == ticket.id, _in_message(needle))
         .offset(0)
-        .exists(),
+        .exists()
+    )
+    return or_(_in_ticket(ticket, needle), in_messages)
+
+
+def _in_ticket(ticket: Any, needle: str) -> Any:
+    """The needle (a LIKE pattern) in the ticket's own searched columns."""
+    return or_(
+        ticket.subject.ilike(needle, escape="\\"), ticket.requester.ilike(needle, escape="\\")
     )
 
 
-def escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+def _in_message(needle: str) -> Any:
+    """The needle (a LIKE pattern) in a message's searched columns."""
+    return or_(
+        col(Message.text).ilike(needle, escape="\\"),
+        col(Message.subject).ilike(needle, escape="\\"),
+        col(Message.from_email).ilike(needle, escape="\\"),
+    )
+
+
+def _needle(text: str) -> str:
+    """`text` anywhere, as a LIKE pattern: its own % and _ match only themselves."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
